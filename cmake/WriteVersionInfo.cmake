@@ -1,0 +1,26 @@
+# Script mode: writes version_info.cpp with the git SHA (and whether the tree was dirty); rewrites the
+# file only when it changes, so an unchanged tree triggers no rebuild.
+find_package(Git QUIET)
+set(sha "unknown")
+set(dirty "false")
+if(GIT_FOUND)
+  execute_process(COMMAND ${GIT_EXECUTABLE} rev-parse HEAD WORKING_DIRECTORY ${SOURCE_DIR}
+                  OUTPUT_VARIABLE out RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(rc EQUAL 0)
+    set(sha "${out}")
+    execute_process(COMMAND ${GIT_EXECUTABLE} status --porcelain --untracked-files=no
+                    WORKING_DIRECTORY ${SOURCE_DIR} OUTPUT_VARIABLE st ERROR_QUIET)
+    if(NOT st STREQUAL "")
+      set(dirty "true")
+    endif()
+  endif()
+endif()
+set(content "// Generated at build time by cmake/WriteVersionInfo.cmake.\n#include \"core/version.hpp\"\nnamespace meridian {\nconst char* git_sha() { return \"${sha}\"; }\nbool git_dirty() { return ${dirty}; }\nconst char* meridian_version() { return \"${VERSION}\"; }\n}  // namespace meridian\n")
+if(EXISTS ${OUTPUT})
+  file(READ ${OUTPUT} old)
+else()
+  set(old "")
+endif()
+if(NOT old STREQUAL content)
+  file(WRITE ${OUTPUT} "${content}")
+endif()

@@ -1,0 +1,161 @@
+// CUDA GEMM through cuBLAS with a ROW-MAJOR interface: C (m x n) = alpha op(A) op(B) + beta C.
+// cuBLAS is column-major, and a row-major matrix is its transpose read column-major, so we ask it
+// for C^T (n x m) = op(B)^T op(A)^T: operands swapped, transposes and leading dimensions unchanged.
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernels/cuda/check.hpp"
+#include "kernels/cuda/ops.hpp"
+
+namespace meridian::kernels::cuda {
+namespace {
+
+struct DeviceBlas {
+  std::mutex mutex;  // held while the stream is set and a call is enqueued
+  cublasHandle_t handle = nullptr;
+};
+
+// The cuBLAS handle of the current device, created on first use. This function-local static is
+// the only global mutable state of kernels/. It is never destroyed: destroying cuBLAS handles
+// during static destruction can run after the CUDA runtime has been torn down.
+DeviceBlas& device_blas() {
+  struct Cache {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<DeviceBlas>> per_device;
+  };
+  static Cache* const cache = new Cache();
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard lock(cache->mutex);
+  if (cache->per_device.size() <= static_cast<std::size_t>(device)) {
+    cache->per_device.resize(static_cast<std::size_t>(device) + 1);
+  }
+  std::unique_ptr<DeviceBlas>& slot = cache->per_device[static_cast<std::size_t>(device)];
+  if (!slot) {
+    auto fresh = std::make_unique<DeviceBlas>();
+    CUBLAS_CHECK(cublasCreate(&fresh->handle));
+    CUBLAS_CHECK(cublasSetMathMode(fresh->handle, CUBLAS_DEFAULT_MATH));  // fp32 stays fp32 (no TF32)
+    slot = std::move(fresh);
+  }
+  return *slot;
+}
+
+// Runs call(handle) with the current device's handle bound to `stream`; the handle is locked so
+// that two host threads cannot interleave their cublasSetStream and enqueue.
+template <class Call>
+void with_blas(cudaStream_t stream, Call&& call) {
+  DeviceBlas& blas = device_blas();
+  std::lock_guard lock(blas.mutex);
+  CUBLAS_CHECK(cublasSetStream(blas.handle, stream));
+  call(blas.handle);
+}
+
+cublasOperation_t to_cublas(Trans t) { return t == Trans::no ? CUBLAS_OP_N : CUBLAS_OP_T; }
+
+int to_int(std::int64_t v, const char* what, const char* name) {
+  MERIDIAN_CHECK(v <= INT_MAX, what, ": ", name, "=", v, " exceeds cuBLAS's int range");
+  return static_cast<int>(v);
+}
+
+// The column-major call that computes the row-major product: C^T = op(B)^T op(A)^T.
+struct ColumnMajor {
+  cublasOperation_t op_b, op_a;
+  int rows, cols, k;  // of C^T: n x m
+  int ldb, lda, ldc;  // >= 1 as cuBLAS requires; a zero one belongs to an empty matrix
+};
+
+ColumnMajor column_major(const char* what, Trans ta, Trans tb, std::int64_t m, std::int64_t n,
+                         std::int64_t k, std::int64_t lda, std::int64_t ldb, std::int64_t ldc) {
+  return ColumnMajor{to_cublas(tb),
+                     to_cublas(ta),
+                     to_int(n, what, "n"),
+                     to_int(m, what, "m"),
+                     to_int(k, what, "k"),
+                     to_int(std::max<std::int64_t>(ldb, 1), what, "ldb"),
+                     to_int(std::max<std::int64_t>(lda, 1), what, "lda"),
+                     to_int(std::max<std::int64_t>(ldc, 1), what, "ldc")};
+}
+
+}  // namespace
+
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, cudaStream_t stream) {
+  constexpr const char* what = "cuda::gemm";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasSgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a, g.lda,
+                             &beta, c, g.ldc));
+  });
+}
+
+void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
+          double* c, std::int64_t ldc, cudaStream_t stream) {
+  constexpr const char* what = "cuda::gemm";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasDgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a, g.lda,
+                             &beta, c, g.ldc));
+  });
+}
+
+void gemm_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                          float alpha, const float* a, std::int64_t lda, const float* b,
+                          std::int64_t ldb, float beta, float* c, std::int64_t ldc,
+                          std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
+                          std::int64_t stride_c, cudaStream_t stream) {
+  constexpr const char* what = "cuda::gemm_strided_batched";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
+  if (m == 0 || n == 0 || batch == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  const int batches = to_int(batch, what, "batch");
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasSgemmStridedBatched(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb,
+                                           stride_b, a, g.lda, stride_a, &beta, c, g.ldc, stride_c,
+                                           batches));
+  });
+}
+
+void gemm_bf16(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+               const bf16* a, std::int64_t lda, const bf16* b, std::int64_t ldb, float beta, bf16* c,
+               std::int64_t ldc, cudaStream_t stream) {
+  constexpr const char* what = "cuda::gemm_bf16";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasGemmEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, CUDA_R_16BF, g.ldb,
+                              a, CUDA_R_16BF, g.lda, &beta, c, CUDA_R_16BF, g.ldc,
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+}
+
+void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                               float alpha, const bf16* a, std::int64_t lda, const bf16* b,
+                               std::int64_t ldb, float beta, bf16* c, std::int64_t ldc,
+                               std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
+                               std::int64_t stride_c, cudaStream_t stream) {
+  constexpr const char* what = "cuda::gemm_bf16_strided_batched";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
+  if (m == 0 || n == 0 || batch == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  const int batches = to_int(batch, what, "batch");
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b,
+                                            CUDA_R_16BF, g.ldb, stride_b, a, CUDA_R_16BF, g.lda,
+                                            stride_a, &beta, c, CUDA_R_16BF, g.ldc, stride_c,
+                                            batches, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+}
+
+}  // namespace meridian::kernels::cuda
