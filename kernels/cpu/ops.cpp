@@ -16,9 +16,9 @@ namespace {
 using HostSpace = Kokkos::DefaultHostExecutionSpace;
 using Range = Kokkos::RangePolicy<HostSpace, Kokkos::IndexType<std::int64_t>>;
 
-// Elements per chunk of a sum: partial sums are taken per chunk and added in chunk order, so the
-// result is the same for any thread count.
-constexpr std::int64_t kSumChunk = 4096;
+// Elements per chunk of a reduction. Sums: partial sums are taken per chunk and added in chunk
+// order, so the result is the same for any thread count.
+constexpr std::int64_t kReduceChunk = 4096;
 // Bytes per task of a parallel copy; smaller copies are one memcpy.
 constexpr std::int64_t kCopyChunkBytes = std::int64_t{1} << 20;
 
@@ -86,12 +86,12 @@ double chunk_sum(const T* x, std::int64_t begin, std::int64_t end) {
 template <class T>
 double sum_impl(std::int64_t n, const T* x) {
   check_count(n, x, "cpu::sum");
-  const std::int64_t chunks = (n + kSumChunk - 1) / kSumChunk;
+  const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
   if (chunks <= 1) return chunk_sum(x, 0, n);
   std::vector<double> partial(static_cast<std::size_t>(chunks));
   double* p = partial.data();
   Kokkos::parallel_for("meridian::cpu::sum", Range(0, chunks), [=](const std::int64_t c) {
-    p[c] = chunk_sum(x, c * kSumChunk, std::min(n, (c + 1) * kSumChunk));
+    p[c] = chunk_sum(x, c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk));
   });
   double total = 0.0;
   for (const double s : partial) total += s;
@@ -127,14 +127,46 @@ class NanMax {
   result_view_type result_;
 };
 
+// NaN-propagating maximum of x[begin, end). Eight independent lanes of `v > m ? v : m` (which
+// skips NaN and vectorizes to max instructions) plus a count of NaNs seen.
+template <class T>
+T chunk_max(const T* x, std::int64_t begin, std::int64_t end) {
+  constexpr int kLanes = 8;
+  T lane[kLanes];
+  std::int32_t nans[kLanes] = {};
+  for (T& m : lane) m = -std::numeric_limits<T>::infinity();
+  std::int64_t i = begin;
+  for (; i + kLanes <= end; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const T v = x[i + j];
+      lane[j] = v > lane[j] ? v : lane[j];
+      nans[j] += v != v ? 1 : 0;
+    }
+  }
+  for (; i < end; ++i) {
+    lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    nans[0] += x[i] != x[i] ? 1 : 0;
+  }
+  T m = lane[0];
+  for (int j = 0; j < kLanes; ++j) {
+    if (nans[j] != 0) return std::numeric_limits<T>::quiet_NaN();
+    m = nan_max(m, lane[j]);
+  }
+  return m;
+}
+
 template <class T>
 T max_impl(std::int64_t n, const T* x) {
   MERIDIAN_CHECK(n > 0, "cpu::max of an empty range (n=", n, ")");
   check_count(n, x, "cpu::max");
-  T result = x[0];
+  const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
+  T result{};  // written by parallel_reduce
   Kokkos::parallel_reduce(
-      "meridian::cpu::max", Range(0, n),
-      [=](const std::int64_t i, T& m) { m = nan_max(m, x[i]); }, NanMax<T>(result));
+      "meridian::cpu::max", Range(0, chunks),
+      [=](const std::int64_t c, T& m) {
+        m = nan_max(m, chunk_max(x, c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk)));
+      },
+      NanMax<T>(result));
   return result;
 }
 
@@ -210,8 +242,14 @@ void fill_uniform(float* x, std::int64_t n, std::uint64_t seed, std::uint64_t st
       [=](const std::int64_t b) {
         const std::uint64_t block = first_block + static_cast<std::uint64_t>(b);
         const Philox4 words = philox_block(seed, stream, block);
-        for (unsigned j = 0; j < 4; ++j) {
-          const std::uint64_t w = block * 4 + j;
+        const std::uint64_t w0 = block * 4;
+        if (w0 >= offset && w0 + 4 <= end) {  // interior block: four unconditional stores
+          float* out = x + (w0 - offset);
+          for (unsigned j = 0; j < 4; ++j) out[j] = reference::uniform_value(words.v[j], lo, hi);
+          return;
+        }
+        for (unsigned j = 0; j < 4; ++j) {  // first or last block: keep the words inside the range
+          const std::uint64_t w = w0 + j;
           if (w >= offset && w < end) x[w - offset] = reference::uniform_value(words.v[j], lo, hi);
         }
       });

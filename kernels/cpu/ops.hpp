@@ -43,7 +43,8 @@ void mul(std::int64_t n, const double* a, const double* b, double* out);
 // Sum accumulated in double over fixed chunks, so the result does not depend on the thread count.
 double sum(std::int64_t n, const float* x);
 double sum(std::int64_t n, const double* x);
-// Largest element, n > 0; NaN if any element is NaN (which NaN is unspecified).
+// Largest element, n > 0; NaN if any element is NaN (which NaN, and the sign of a zero result,
+// are unspecified).
 float max(std::int64_t n, const float* x);
 double max(std::int64_t n, const double* x);
 

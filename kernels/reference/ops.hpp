@@ -30,9 +30,6 @@ enum class Trans { no, yes };
 //     NaN becomes 0.
 // ---------------------------------------------------------------------------------------------
 
-template <class T>
-inline constexpr bool is_half_v = std::is_same_v<T, bf16> || std::is_same_v<T, f16>;
-
 // A bf16/f16 widened to float (exact); every other type unchanged.
 template <class T>
 MERIDIAN_HD auto widen(T v) {
@@ -65,8 +62,7 @@ MERIDIAN_HD To convert_element(From from) {
   } else if constexpr (std::is_floating_point_v<To>) {
     return static_cast<To>(v);
   } else if constexpr (std::is_floating_point_v<V>) {
-    // Floating -> integer: compare in double, where both range ends are exact powers of two.
-    // Compared in double, where both ends of the range (+-2^digits, 0) are exact.
+    // Floating -> integer: compared in double, where the range ends (+-2^digits, 0) are exact.
     const double x = static_cast<double>(v);
     constexpr double hi_excl = static_cast<double>(IntLimits<To>::max) + 1.0;
     constexpr double lo_incl = std::is_signed_v<To> ? -hi_excl : 0.0;
@@ -281,7 +277,8 @@ inline void fill_normal(float* x, std::int64_t n, std::uint64_t seed, std::uint6
 // GEMM, row-major: C = alpha * op(A) * op(B) + beta * C with op(A) m x k, op(B) k x n, C m x n.
 // A is stored as m x k (ta == no) or k x m (ta == yes) with row stride lda; likewise B and ldb.
 // Products are accumulated in double for any T (float, double, bf16, f16); the final value is
-// rounded once to T. beta == 0 means C is not read (NaN in C does not propagate), as in BLAS.
+// converted to T by convert_element. beta == 0 means C is not read (NaN in C does not propagate),
+// as in BLAS.
 // ---------------------------------------------------------------------------------------------
 
 template <class T>

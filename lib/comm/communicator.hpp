@@ -68,6 +68,9 @@ class Request {
 // Waits for every request in order; the first error is rethrown after all have been waited for.
 void wait_all(std::span<Request> requests);
 
+// Threads: one communicator is driven by one thread at a time (the order of its collectives is
+// the order of the calls, which must be the same on every rank); use split() or another
+// communicator per thread for concurrent streams of collectives.
 class Communicator {
  public:
   // The `color` of split() that leaves the calling rank out of every new communicator.
@@ -104,6 +107,8 @@ class Communicator {
 
   // ---- Blocking point-to-point. Messages between a pair of ranks match in issue order; `tag`
   // (>= 0) separates streams of messages under MPI and is ignored by NCCL, which has no tags.
+  // Under NCCL each send or recv is its own call on one stream, so a pair that both send first
+  // waits forever: exchange with send_recv / isend_recv, which NCCL runs as one group.
   void send(const void* buffer, std::int64_t count, DType dtype, int peer, int tag = 0);
   void recv(void* buffer, std::int64_t count, DType dtype, int peer, int tag = 0);
   // Sends to `dest` and receives from `source` at once (a ring shift never deadlocks).

@@ -180,6 +180,7 @@ MPI_Op mpi_reduce_op(ReduceOp op, DType dtype) {
 // A collective run by the worker: complete once the worker has run it (post-processing included).
 class MpiCommunicator::CollectiveState final : public RequestState {
  public:
+
   bool test() override {
     if (!done_.load(std::memory_order_acquire)) return false;
     if (error_) std::rethrow_exception(error_);
@@ -301,21 +302,24 @@ int MpiCommunicator::worker_threads_started() const {
 // ---------------------------------------------------------------------------------------------
 // The ordered execution of collectives
 
-void MpiCommunicator::run_ordered(std::function<void()> body, Request* request) {
-  if (request == nullptr) {
-    std::unique_lock lock(mutex_);
-    if (queue_.empty() && !worker_busy_) {
-      // Nothing ahead of us: the caller's thread makes the call (no hand-off cost).
-      lock.unlock();
-      body();
-      return;
-    }
+template <class Body>
+void MpiCommunicator::run_ordered(Body&& body, Request* request) {
+  if (request == nullptr && in_flight_.load(std::memory_order_acquire) == 0) {
+    // Nothing ahead of us: the caller's thread makes the call (no hand-off, no allocation). Only
+    // this thread issues work on the communicator, so nothing can be queued meanwhile.
+    body();
+    return;
   }
+  enqueue(std::function<void()>(std::forward<Body>(body)), request);
+}
+
+void MpiCommunicator::enqueue(std::function<void()> body, Request* request) {
   auto state = std::make_shared<CollectiveState>();
   {
     std::lock_guard lock(mutex_);
     if (!worker_.joinable()) worker_ = std::thread([this] { worker_loop(); });
     queue_.push_back(Task{std::move(body), state});
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
   }
   wake_.notify_one();
   if (request != nullptr) {
@@ -333,7 +337,6 @@ void MpiCommunicator::worker_loop() {
     if (queue_.empty()) return;  // stopping, and every queued collective has run
     Task task = std::move(queue_.front());
     queue_.pop_front();
-    worker_busy_ = true;
     lock.unlock();
 
     std::exception_ptr error;
@@ -344,11 +347,11 @@ void MpiCommunicator::worker_loop() {
     }
     task.body = nullptr;
 
-    // Completion and "idle" become visible together: a caller that finds the worker idle also
-    // finds every earlier request complete.
-    lock.lock();
-    worker_busy_ = false;
+    // Complete first, then count down: a caller that finds nothing in flight also finds every
+    // earlier request complete.
     task.state->finish(std::move(error));
+    lock.lock();
+    in_flight_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -451,6 +454,20 @@ void MpiCommunicator::do_send_recv(const void* send_buffer, std::int64_t send_co
                                    void* recv_buffer, std::int64_t recv_count, int source, DType dtype,
                                    int tag, Request* request) {
   const MPI_Datatype type = mpi_datatype(dtype);
+  // Blocking calls that fit in one MPI call go straight to it (no request list to allocate).
+  const bool send_fits = dest == no_peer || send_count <= max_count_per_call_;
+  const bool recv_fits = source == no_peer || recv_count <= max_count_per_call_;
+  if (request == nullptr && send_fits && recv_fits) {
+    if (dest != no_peer && source != no_peer) {
+      MPI_CHECK(MPI_Sendrecv(send_buffer, static_cast<int>(send_count), type, dest, tag, recv_buffer,
+                             static_cast<int>(recv_count), type, source, tag, comm_, MPI_STATUS_IGNORE));
+    } else if (dest != no_peer) {
+      MPI_CHECK(MPI_Send(send_buffer, static_cast<int>(send_count), type, dest, tag, comm_));
+    } else if (source != no_peer) {
+      MPI_CHECK(MPI_Recv(recv_buffer, static_cast<int>(recv_count), type, source, tag, comm_, MPI_STATUS_IGNORE));
+    }
+    return;
+  }
   std::vector<MPI_Request> requests;
   // Receives first, so that a matching send finds its receive already posted.
   if (source != no_peer) {

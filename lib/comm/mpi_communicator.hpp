@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -78,7 +79,9 @@ class MpiCommunicator final : public Communicator {
 
   // Runs `body` (one collective) in issue order: directly when request == nullptr and nothing is
   // queued or running, else on the worker; with request == nullptr it returns once body is done.
-  void run_ordered(std::function<void()> body, Request* request);
+  template <class Body>
+  void run_ordered(Body&& body, Request* request);
+  void enqueue(std::function<void()> body, Request* request);
   void worker_loop();
 
   MPI_Comm comm_ = MPI_COMM_NULL;
@@ -89,7 +92,9 @@ class MpiCommunicator final : public Communicator {
   mutable std::mutex mutex_;
   std::condition_variable wake_;  // the worker sleeps here while the queue is empty
   std::deque<Task> queue_;
-  bool worker_busy_ = false;
+  // Collectives queued or running on the worker. Written under mutex_, read without it by the
+  // direct path; it drops to 0 only after the last one's request is marked complete.
+  std::atomic<int> in_flight_{0};
   bool stopping_ = false;
   std::thread worker_;
 };

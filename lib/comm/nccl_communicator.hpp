@@ -19,8 +19,9 @@ namespace meridian {
 class NcclCommunicator final : public Communicator {
  public:
   // Collective over `comm` (duplicated; the caller keeps it). `device` is this rank's CUDA device;
-  // -1 picks the node-local rank modulo the number of visible devices. Ranks of one communicator
-  // must use different GPUs (NCCL refuses duplicates). InputError when no device is visible.
+  // -1 picks the node-local rank modulo the number of visible devices (pass -1 on every rank or
+  // on none: finding the node-local rank is collective). Ranks of one communicator must use
+  // different GPUs (NCCL refuses duplicates). InputError when a rank sees no device.
   explicit NcclCommunicator(MPI_Comm comm, int device = -1);
   // Waits for the stream, then destroys the NCCL communicator, the stream and the MPI duplicate.
   ~NcclCommunicator() override;

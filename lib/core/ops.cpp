@@ -34,7 +34,7 @@ void require_same(const Tensor& a, const Tensor& b, const char* op) {
   MERIDIAN_CHECK(a.numel() == b.numel(), op, ": ", a.numel(), " elements vs ", b.numel());
 }
 
-[[noreturn]] void no_cuda(const char* op) {
+[[noreturn, maybe_unused]] void no_cuda(const char* op) {
   throw Error(cat(op, ": tensor on a CUDA device in a build without the CUDA backend"));
 }
 
