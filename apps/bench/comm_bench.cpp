@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "comm/mpi_communicator.hpp"
+#include "comm/process_mesh.hpp"
 #include "comm_bench.hpp"
 #include "core/error.hpp"
 #include "core/results.hpp"
@@ -44,6 +46,15 @@ struct Options {
   std::string json_path;
   std::string out_dir;
   int threads = 0;
+  // The group the collectives run in: the whole world, or every group of one kind of a
+  // DP×TP×PP mesh at once (e.g. --tp 2 --group tp: all TP pairs concurrently).
+  std::string group = "world";
+  int dp = 0;  // 0: world / (tp·pp)
+  int tp = 1;
+  int pp = 1;
+  int dcs = 1;
+  std::string dc_map;
+  int ranks_per_node = 0;
 
   // Parsed from the text fields.
   std::vector<Collective> collectives;
@@ -117,6 +128,9 @@ void finish_parsing(Options& o) {
   o.dtype = with_flag("-d/--dtype", [&] { return parse_dtype(o.dtype_name); });
   o.redop = with_flag("-r/--redop", [&] { return parse_reduce_op(o.redop_name); });
   o.backend = with_flag("--backend", [&] { return parse_comm_backend(o.backend_name); });
+  MERIDIAN_INPUT_CHECK(o.group == "world" || o.group == "tp" || o.group == "dp" || o.group == "pp" ||
+                           o.group == "node" || o.group == "dc",
+                       "--group: '", o.group, "' is not one of world, tp, dp, pp, node, dc");
   MERIDIAN_INPUT_CHECK(o.redop != ReduceOp::avg || dtype_is_floating(o.dtype), "-r/--redop avg needs a floating "
                        "-d/--dtype (f32, f64, bf16, f16), got ", dtype_name(o.dtype));
 }
@@ -136,7 +150,9 @@ nlohmann::json options_json(const Options& o) {
           {"check", o.check},        {"op", o.ops},               {"dtype", o.dtype_name},
           {"redop", o.redop_name},   {"backend", o.backend_name}, {"nonblocking", o.nonblocking},
           {"raw", o.raw},            {"root", o.root},            {"json", o.json_path},
-          {"out", o.out_dir},        {"threads", o.threads}};
+          {"out", o.out_dir},        {"threads", o.threads},      {"group", o.group},
+          {"dp", o.dp},              {"tp", o.tp},                {"pp", o.pp},
+          {"dcs", o.dcs},            {"dc_map", o.dc_map},        {"ranks_per_node", o.ranks_per_node}};
 }
 
 std::string human_bytes(std::int64_t b) {
@@ -168,6 +184,15 @@ void print_ranks(MPI_Comm world, const std::string& device) {
     for (int r = 0; r < size; ++r) std::printf("%s\n", all.data() + sizeof(line) * static_cast<std::size_t>(r));
 }
 
+Communicator& group_of(ProcessMesh& mesh, const std::string& name) {
+  if (name == "tp") return mesh.tp();
+  if (name == "dp") return mesh.dp();
+  if (name == "pp") return mesh.pp();
+  if (name == "node") return mesh.node();
+  if (name == "dc") return mesh.dc();
+  return mesh.world();
+}
+
 struct Row {
   Collective collective;
   Case c;
@@ -177,13 +202,33 @@ struct Row {
 };
 
 int run(const Options& o, const Runtime& runtime, const std::vector<std::string>& command_line) {
-  const int rank = runtime.world_rank(), ranks = runtime.world_size();
-  MERIDIAN_INPUT_CHECK(o.root >= 0 && o.root < ranks, "--root ", o.root, " is not a rank of this run (0..", ranks - 1,
+  // The mesh validates --dp/--tp/--pp/--dcs/--dc-map/--ranks-per-node against the world size
+  // (InputError on every rank alike); its MPI communicator of the chosen group is the base of ours.
+  MeshOptions mesh_options;
+  mesh_options.shape = {.dp = o.dp, .tp = o.tp, .pp = o.pp};
+  mesh_options.dcs = o.dcs;
+  mesh_options.dc_map = o.dc_map;
+  mesh_options.ranks_per_node = o.ranks_per_node;
+  ProcessMesh mesh(MPI_COMM_WORLD, mesh_options);
+  const MPI_Comm base = static_cast<MpiCommunicator&>(group_of(mesh, o.group)).mpi_comm();
+  const int printer = runtime.world_rank();  // rank 0 of the world prints
+  int rank = 0, ranks = 1;                     // within the group
+  MPI_CHECK(MPI_Comm_rank(base, &rank));
+  MPI_CHECK(MPI_Comm_size(base, &ranks));
+  int smallest_group = ranks;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &smallest_group, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+  MERIDIAN_INPUT_CHECK(o.group == "world" || smallest_group == ranks,
+                       "--group ", o.group, ": the groups of ", mesh.layout().describe(),
+                       " differ in size; choose options that give every group the same size");
+  MERIDIAN_INPUT_CHECK(o.group == "world" || ranks >= 2, "--group ", o.group, " has 1 rank per group in ",
+                       mesh.layout().describe(), "; nothing to measure: choose a layout where that group has 2 or "
+                       "more ranks");
+  MERIDIAN_INPUT_CHECK(o.root >= 0 && o.root < ranks, "--root ", o.root, " is not a rank of the group (0..", ranks - 1,
                        ")");
-  std::unique_ptr<Communicator> comm = make_communicator(o.backend, MPI_COMM_WORLD);
+  std::unique_ptr<Communicator> comm = make_communicator(o.backend, base);
   const bool with_raw = o.raw != 0 && o.backend == CommBackend::mpi;
   MPI_Comm raw_comm = MPI_COMM_NULL, timing_comm = MPI_COMM_NULL;
-  MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &raw_comm));
+  MPI_CHECK(MPI_Comm_dup(base, &raw_comm));
   MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &timing_comm));
   const Device device = comm->device();
 
@@ -194,7 +239,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   info.device = device_name(device);
   info.threads = runtime.threads();
   ResultsDir results(o.out_dir, info, MPI_COMM_WORLD);
-  results.open_metrics({"collective", "backend", "nonblocking", "ranks", "bytes", "count", "dtype", "redop",
+  results.open_metrics({"collective", "backend", "nonblocking", "group", "ranks", "bytes", "count", "dtype", "redop",
                         "time_us", "algbw_gbps", "busbw_gbps", "wrong", "raw_time_us", "raw_busbw_gbps",
                         "ratio_ours_raw", "iters", "rounds"});
 
@@ -205,23 +250,26 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   fill_check_values(send, rank, ranks);
   fill_check_values(recv, rank, ranks);
 
-  out(rank, "# comm_bench: Meridian collectives, nccl-tests style, %s\n",
+  out(printer, "# comm_bench: Meridian collectives, nccl-tests style, %s\n",
       with_raw ? "next to the same call made straight to MPI" : "(no raw MPI comparison)");
-  out(rank, "# ranks %d, backend %s, %s calls, dtype %s, redop %s, sizes %s .. %s x%d, %d iterations x %d rounds, "
+  out(printer, "# ranks %d, backend %s, %s calls, dtype %s, redop %s, sizes %s .. %s x%d, %d iterations x %d rounds, "
             "%d warm-up, check %s\n",
       ranks, o.backend_name.c_str(), o.nonblocking ? "non-blocking (issue, then wait)" : "blocking",
       o.dtype_name.c_str(), o.redop_name.c_str(), human_bytes(o.min_bytes).c_str(), human_bytes(o.max_bytes).c_str(),
       o.step_factor, o.iters, o.rounds, o.warmup_iters, o.check ? "on" : "off");
+  if (o.group != "world")
+    out(printer, "# group %s: %d groups of %d ranks, all measured at once; mesh %s\n", o.group.c_str(),
+        runtime.world_size() / ranks, ranks, mesh.layout().describe().c_str());
   print_ranks(MPI_COMM_WORLD, device_name(device));
-  out(rank, "#\n# time_us: mean over the %d iterations of a round on each rank, then MAX over ranks, then the median "
+  out(printer, "#\n# time_us: mean over the %d iterations of a round on each rank, then MAX over ranks, then the median "
             "of %d rounds\n", o.iters, o.rounds);
-  out(rank, "# size: bytes of the larger buffer; count: its elements; algbw = size / time; busbw = algbw x "
+  out(printer, "# size: bytes of the larger buffer; count: its elements; algbw = size / time; busbw = algbw x "
             "(all_reduce 2(n-1)/n; all_gather, reduce_scatter (n-1)/n; broadcast, sendrecv 1); GB/s = 1e9 B/s\n");
   if (with_raw)
-    out(rank, "# raw_*: the same operation as one direct MPI call (MPI_Allreduce, ...; avg = MPI_SUM without the "
+    out(printer, "# raw_*: the same operation as one direct MPI call (MPI_Allreduce, ...; avg = MPI_SUM without the "
               "division) on the same buffers, timed in rounds alternating with ours; ours/raw = median over rounds of raw time / our "
               "time in that round (= busbw ours / raw)\n");
-  out(rank, "# #wrong: elements differing from the closed-form result in a separate untimed pass, summed over "
+  out(printer, "# #wrong: elements differing from the closed-form result in a separate untimed pass, summed over "
             "ranks\n");
 
   TimingOptions timing;
@@ -234,12 +282,12 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   std::vector<Row> rows;
   for (Collective collective : o.collectives) {
     const bool reduces = collective == Collective::all_reduce || collective == Collective::reduce_scatter;
-    out(rank, "#\n# %s%s\n", std::string(collective_name(collective)).c_str(),
+    out(printer, "#\n# %s%s\n", std::string(collective_name(collective)).c_str(),
         collective == Collective::broadcast ? cat(" (root ", o.root, ")").c_str() : "");
-    out(rank, "# %12s %12s %5s %6s %11s %11s %11s %7s", "size", "count", "type", "redop", "time_us", "algbw_GBps",
+    out(printer, "# %12s %12s %5s %6s %11s %11s %11s %7s", "size", "count", "type", "redop", "time_us", "algbw_GBps",
         "busbw_GBps", "#wrong");
-    if (with_raw) out(rank, " %11s %11s %9s", "raw_time_us", "raw_busbw", "ours/raw");
-    out(rank, "\n");
+    if (with_raw) out(printer, " %11s %11s %9s", "raw_time_us", "raw_busbw", "ours/raw");
+    out(printer, "\n");
     for (std::int64_t bytes : sizes_of(o)) {
       Row row;
       row.collective = collective;
@@ -262,21 +310,21 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
       }
       const std::string redop = reduces ? std::string(reduce_op_name(o.redop)) : "none";
       const std::string wrong_text = row.wrong < 0 ? "N/A" : std::to_string(row.wrong);
-      out(rank, "  %12lld %12lld %5s %6s %11.2f %11.3f %11.3f %7s", static_cast<long long>(row.c.bytes),
+      out(printer, "  %12lld %12lld %5s %6s %11.2f %11.3f %11.3f %7s", static_cast<long long>(row.c.bytes),
           static_cast<long long>(row.c.elements()), o.dtype_name.c_str(), redop.c_str(), row.timing.time_us,
           row.algbw_gbps, row.busbw_gbps, wrong_text.c_str());
       if (with_raw) {
         if (row.timing.raw_time_us >= 0) {
-          out(rank, " %11.2f %11.3f %9.3f", row.timing.raw_time_us, row.raw_busbw_gbps, row.ratio);
+          out(printer, " %11.2f %11.3f %9.3f", row.timing.raw_time_us, row.raw_busbw_gbps, row.ratio);
         } else {
-          out(rank, " %11s %11s %9s", "-", "-", "-");
+          out(printer, " %11s %11s %9s", "-", "-", "-");
         }
       }
-      out(rank, "\n");
-      if (rank == 0) std::fflush(stdout);
+      out(printer, "\n");
+      if (printer == 0) std::fflush(stdout);
       auto maybe = [](double x) -> CsvValue { return x >= 0 ? CsvValue{x} : CsvValue{std::string()}; };
       results.metrics_row({std::string(collective_name(collective)), o.backend_name, std::int64_t{o.nonblocking},
-                           std::int64_t{ranks}, row.c.bytes, row.c.elements(), o.dtype_name, redop,
+                           o.group, std::int64_t{ranks}, row.c.bytes, row.c.elements(), o.dtype_name, redop,
                            row.timing.time_us, row.algbw_gbps, row.busbw_gbps,
                            row.wrong < 0 ? CsvValue{std::string("N/A")} : CsvValue{row.wrong},
                            maybe(row.timing.raw_time_us), maybe(row.raw_busbw_gbps), maybe(row.ratio),
@@ -302,6 +350,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     nlohmann::json record = {{"collective", collective_name(row.collective)},
                              {"backend", o.backend_name},
                              {"nonblocking", o.nonblocking != 0},
+                             {"group", o.group},
                              {"ranks", ranks},
                              {"bytes", row.c.bytes},
                              {"count", row.c.elements()},
@@ -319,21 +368,23 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     records.push_back(record);
   }
   const double avg_busbw = rows.empty() ? 0 : busbw_sum / static_cast<double>(rows.size());
-  out(rank, "#\n# Wrong elements       : %s\n", checked ? std::to_string(wrong_total).c_str() : "not checked");
-  out(rank, "# Avg bus bandwidth    : %.3f GB/s (mean over the %zu rows above)\n", avg_busbw, rows.size());
+  out(printer, "#\n# Wrong elements       : %s\n", checked ? std::to_string(wrong_total).c_str() : "not checked");
+  out(printer, "# Avg bus bandwidth    : %.3f GB/s (mean over the %zu rows above)\n", avg_busbw, rows.size());
   const bool have_ratio = std::isfinite(min_ratio_1mib);
   if (have_ratio)
-    out(rank, "# all_reduce >= 1 MiB  : lowest busbw ours/raw MPI %.3f (target >= 0.95: %s)\n", min_ratio_1mib,
+    out(printer, "# all_reduce >= 1 MiB  : lowest busbw ours/raw MPI %.3f (target >= 0.95: %s)\n", min_ratio_1mib,
         min_ratio_1mib >= 0.95 ? "met" : "NOT met");
   if (checked) {
-    out(rank, "# verification: %s, %lld wrong elements in %zu checked results\n", wrong_total ? "FAIL" : "PASS",
+    out(printer, "# verification: %s, %lld wrong elements in %zu checked results\n", wrong_total ? "FAIL" : "PASS",
         static_cast<long long>(wrong_total), rows.size());
   } else {
-    out(rank, "# verification: not checked (-c 0)\n");
+    out(printer, "# verification: not checked (-c 0)\n");
   }
-  if (rank == 0) std::fflush(stdout);
+  if (printer == 0) std::fflush(stdout);
 
   nlohmann::json summary = {{"ranks", ranks},
+                            {"group", o.group},
+                            {"mesh", mesh.layout().describe()},
                             {"backend", o.backend_name},
                             {"avg_busbw_gbps", avg_busbw},
                             {"rows", rows.size()},
@@ -345,7 +396,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     summary["all_reduce_ratio_target"] = 0.95;
   }
   results.write_summary(summary);
-  if (!o.json_path.empty() && rank == 0)
+  if (!o.json_path.empty() && printer == 0)
     write_json_file(o.json_path, {{"app", "comm_bench"}, {"config", options_json(o)}, {"records", records},
                                   {"summary", summary}});
 
@@ -387,6 +438,13 @@ int main(int argc, char** argv) {
     app.add_option("--json", o.json_path, "Write every measurement to this JSON file (rank 0)");
     app.add_option("--out", o.out_dir, "Results directory: run.json, metrics.csv, summary.json");
     app.add_option("--threads", o.threads, "Compute threads per rank (0: automatic)");
+    app.add_option("--group", o.group, "Where the collectives run: world, or every tp, dp, pp, node or dc group at once");
+    app.add_option("--dp", o.dp, "Data-parallel size of the mesh (0: world / (tp·pp))");
+    app.add_option("--tp", o.tp, "Tensor-parallel size of the mesh (innermost: consecutive ranks)");
+    app.add_option("--pp", o.pp, "Pipeline-parallel size of the mesh (outermost)");
+    app.add_option("--dcs", o.dcs, "Data centers: this many contiguous blocks of ranks");
+    app.add_option("--dc-map", o.dc_map, "Data center of every rank, e.g. 0,0,1,1 (instead of --dcs)");
+    app.add_option("--ranks-per-node", o.ranks_per_node, "Emulated nodes of this many consecutive ranks (0: real nodes)");
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {

@@ -79,32 +79,54 @@ ColumnMajor column_major(const char* what, Trans ta, Trans tb, std::int64_t m, s
                      to_int(std::max<std::int64_t>(ldc, 1), what, "ldc")};
 }
 
+// Checks a GEMM's arguments, returns where there is no work (m or n zero), and otherwise
+// enqueues enqueue(handle, g) on `stream`, g being the column-major form of the call.
+template <class T, class Enqueue>
+void checked_gemm(const char* what, Trans ta, Trans tb, std::int64_t m, std::int64_t n,
+                  std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T* c,
+                  std::int64_t ldc, cudaStream_t stream, Enqueue&& enqueue) {
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  with_blas(stream, [&](cublasHandle_t h) { enqueue(h, g); });
+}
+
+// The same for a strided batch: also checks the batch and strides, and returns where batch is zero;
+// enqueue(handle, g, batches) gets the batch count as cuBLAS's int.
+template <class T, class Enqueue>
+void checked_gemm_batched(const char* what, Trans ta, Trans tb, std::int64_t m, std::int64_t n,
+                          std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+                          T* c, std::int64_t ldc, std::int64_t batch, std::int64_t stride_a,
+                          std::int64_t stride_b, std::int64_t stride_c, cudaStream_t stream,
+                          Enqueue&& enqueue) {
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
+  if (m == 0 || n == 0 || batch == 0) return;
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
+  const int batches = to_int(batch, what, "batch");
+  with_blas(stream, [&](cublasHandle_t h) { enqueue(h, g, batches); });
+}
+
 }  // namespace
 
 void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc, cudaStream_t stream) {
-  constexpr const char* what = "cuda::gemm";
-  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-  if (m == 0 || n == 0) return;
-  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
-  with_blas(stream, [&](cublasHandle_t h) {
-    CUBLAS_CHECK(cublasSgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a, g.lda,
-                             &beta, c, g.ldc));
-  });
+  checked_gemm("cuda::gemm", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, stream,
+               [&](cublasHandle_t h, const ColumnMajor& g) {
+                 CUBLAS_CHECK(cublasSgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a,
+                                          g.lda, &beta, c, g.ldc));
+               });
 }
 
 void gemm(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
           double* c, std::int64_t ldc, cudaStream_t stream) {
-  constexpr const char* what = "cuda::gemm";
-  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-  if (m == 0 || n == 0) return;
-  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
-  with_blas(stream, [&](cublasHandle_t h) {
-    CUBLAS_CHECK(cublasDgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a, g.lda,
-                             &beta, c, g.ldc));
-  });
+  checked_gemm("cuda::gemm", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, stream,
+               [&](cublasHandle_t h, const ColumnMajor& g) {
+                 CUBLAS_CHECK(cublasDgemm(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, a,
+                                          g.lda, &beta, c, g.ldc));
+               });
 }
 
 void gemm_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
@@ -112,31 +134,25 @@ void gemm_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, st
                           std::int64_t ldb, float beta, float* c, std::int64_t ldc,
                           std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
                           std::int64_t stride_c, cudaStream_t stream) {
-  constexpr const char* what = "cuda::gemm_strided_batched";
-  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
-  if (m == 0 || n == 0 || batch == 0) return;
-  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
-  const int batches = to_int(batch, what, "batch");
-  with_blas(stream, [&](cublasHandle_t h) {
-    CUBLAS_CHECK(cublasSgemmStridedBatched(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb,
-                                           stride_b, a, g.lda, stride_a, &beta, c, g.ldc, stride_c,
-                                           batches));
-  });
+  checked_gemm_batched("cuda::gemm_strided_batched", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, batch,
+                       stride_a, stride_b, stride_c, stream,
+                       [&](cublasHandle_t h, const ColumnMajor& g, int batches) {
+                         CUBLAS_CHECK(cublasSgemmStridedBatched(
+                             h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, g.ldb, stride_b, a,
+                             g.lda, stride_a, &beta, c, g.ldc, stride_c, batches));
+                       });
 }
 
 void gemm_bf16(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const bf16* a, std::int64_t lda, const bf16* b, std::int64_t ldb, float beta, bf16* c,
                std::int64_t ldc, cudaStream_t stream) {
-  constexpr const char* what = "cuda::gemm_bf16";
-  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-  if (m == 0 || n == 0) return;
-  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
-  with_blas(stream, [&](cublasHandle_t h) {
-    CUBLAS_CHECK(cublasGemmEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, CUDA_R_16BF, g.ldb,
-                              a, CUDA_R_16BF, g.lda, &beta, c, CUDA_R_16BF, g.ldc,
-                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  });
+  checked_gemm("cuda::gemm_bf16", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, stream,
+               [&](cublasHandle_t h, const ColumnMajor& g) {
+                 CUBLAS_CHECK(cublasGemmEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b,
+                                           CUDA_R_16BF, g.ldb, a, CUDA_R_16BF, g.lda, &beta, c,
+                                           CUDA_R_16BF, g.ldc, CUBLAS_COMPUTE_32F,
+                                           CUBLAS_GEMM_DEFAULT));
+               });
 }
 
 void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
@@ -144,18 +160,14 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t 
                                std::int64_t ldb, float beta, bf16* c, std::int64_t ldc,
                                std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
                                std::int64_t stride_c, cudaStream_t stream) {
-  constexpr const char* what = "cuda::gemm_bf16_strided_batched";
-  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
-  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
-  if (m == 0 || n == 0 || batch == 0) return;
-  const ColumnMajor g = column_major(what, ta, tb, m, n, k, lda, ldb, ldc);
-  const int batches = to_int(batch, what, "batch");
-  with_blas(stream, [&](cublasHandle_t h) {
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b,
-                                            CUDA_R_16BF, g.ldb, stride_b, a, CUDA_R_16BF, g.lda,
-                                            stride_a, &beta, c, CUDA_R_16BF, g.ldc, stride_c,
-                                            batches, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  });
+  checked_gemm_batched("cuda::gemm_bf16_strided_batched", ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                       batch, stride_a, stride_b, stride_c, stream,
+                       [&](cublasHandle_t h, const ColumnMajor& g, int batches) {
+                         CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+                             h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, b, CUDA_R_16BF, g.ldb,
+                             stride_b, a, CUDA_R_16BF, g.lda, stride_a, &beta, c, CUDA_R_16BF, g.ldc,
+                             stride_c, batches, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                       });
 }
 
 }  // namespace meridian::kernels::cuda

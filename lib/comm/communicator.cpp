@@ -389,6 +389,24 @@ std::unique_ptr<Communicator> Communicator::split(int color, int key) {
 // ---------------------------------------------------------------------------------------------
 // Tensor overloads
 
+namespace {
+
+// send and recv of an all_reduce: the same dtype and element count.
+void check_same_shapes(const Tensor& send, const Tensor& recv, const char* op) {
+  MERIDIAN_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel(), op,
+                 ": send and recv differ (", dtype_name(send.dtype()), " ", shape_string(send.shape()), " vs ",
+                 dtype_name(recv.dtype()), " ", shape_string(recv.shape()), ")");
+}
+
+void check_gather_shapes(const Tensor& small, const Tensor& large, int size, const char* op) {
+  MERIDIAN_CHECK(small.dtype() == large.dtype(), op, ": dtypes differ (", dtype_name(small.dtype()), " vs ",
+                 dtype_name(large.dtype()), ")");
+  MERIDIAN_CHECK(large.numel() == small.numel() * size, op, ": the large buffer must hold size() = ", size,
+                 " blocks of ", small.numel(), " elements, but has ", large.numel());
+}
+
+}  // namespace
+
 void Communicator::all_reduce(Tensor& tensor, ReduceOp op) {
   check_tensor(tensor, "all_reduce");
   all_reduce(tensor.raw_data(), tensor.raw_data(), tensor.numel(), tensor.dtype(), op);
@@ -397,9 +415,7 @@ void Communicator::all_reduce(Tensor& tensor, ReduceOp op) {
 void Communicator::all_reduce(const Tensor& send, Tensor& recv, ReduceOp op) {
   check_tensor(send, "all_reduce send");
   check_tensor(recv, "all_reduce recv");
-  MERIDIAN_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel(),
-                 "all_reduce: send and recv differ (", dtype_name(send.dtype()), " ", shape_string(send.shape()),
-                 " vs ", dtype_name(recv.dtype()), " ", shape_string(recv.shape()), ")");
+  check_same_shapes(send, recv, "all_reduce");
   all_reduce(send.raw_data(), recv.raw_data(), send.numel(), send.dtype(), op);
 }
 
@@ -411,22 +427,9 @@ Request Communicator::iall_reduce(Tensor& tensor, ReduceOp op) {
 Request Communicator::iall_reduce(const Tensor& send, Tensor& recv, ReduceOp op) {
   check_tensor(send, "iall_reduce send");
   check_tensor(recv, "iall_reduce recv");
-  MERIDIAN_CHECK(send.dtype() == recv.dtype() && send.numel() == recv.numel(),
-                 "iall_reduce: send and recv differ (", dtype_name(send.dtype()), " ", shape_string(send.shape()),
-                 " vs ", dtype_name(recv.dtype()), " ", shape_string(recv.shape()), ")");
+  check_same_shapes(send, recv, "iall_reduce");
   return iall_reduce(send.raw_data(), recv.raw_data(), send.numel(), send.dtype(), op);
 }
-
-namespace {
-
-void check_gather_shapes(const Tensor& small, const Tensor& large, int size, const char* op) {
-  MERIDIAN_CHECK(small.dtype() == large.dtype(), op, ": dtypes differ (", dtype_name(small.dtype()), " vs ",
-                 dtype_name(large.dtype()), ")");
-  MERIDIAN_CHECK(large.numel() == small.numel() * size, op, ": the large buffer must hold size() = ", size,
-                 " blocks of ", small.numel(), " elements, but has ", large.numel());
-}
-
-}  // namespace
 
 void Communicator::all_gather(const Tensor& send, Tensor& recv) {
   check_tensor(send, "all_gather send");

@@ -118,6 +118,8 @@ int handle_fatal(const std::exception& error, int exit_code) {
     if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (!done) abort_all(exit_code);
+  // Every rank is here: end MPI now (a Runtime still alive outside sees it finalized and skips it).
+  MPI_Finalize();
   return exit_code;
 }
 

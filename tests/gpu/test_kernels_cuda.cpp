@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/kernel_test_data.hpp"
 #include "kernels/common/dtype.hpp"
 #include "kernels/common/error.hpp"
 #include "kernels/cuda/ops.hpp"
@@ -25,12 +26,9 @@ using meridian::DType;
 using meridian::kernels::Trans;
 namespace ref = meridian::kernels::reference;
 namespace cuda = meridian::kernels::cuda;
+using namespace meridian::test;
 
-constexpr std::uint64_t kSeed = 0x5eed'1234'abcdULL;
 const std::int64_t kSizes[] = {0, 1, 7, 1023, 100003, 3000017};
-constexpr std::int64_t kGuard = 16;  // elements after every output, which no kernel may touch
-constexpr DType kAllDTypes[] = {DType::f32, DType::f64, DType::bf16, DType::f16,
-                                DType::i32, DType::i64, DType::u8};
 
 // Empty when a CUDA device is usable, else why not.
 std::string why_no_cuda_device() {
@@ -55,36 +53,6 @@ class CudaKernels : public ::testing::Test {
 };
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-std::vector<float> random_floats(std::int64_t n, std::uint64_t stream, float lo = -1.f, float hi = 1.f) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  ref::fill_uniform(v.data(), n, kSeed, stream, 0, lo, hi);
-  return v;
-}
-
-std::vector<double> random_doubles(std::int64_t n, std::uint64_t stream) {
-  const std::vector<float> hi = random_floats(n, stream), lo = random_floats(n, stream + 1000);
-  std::vector<double> v(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(hi[i]) + 1e-9 * lo[i];
-  return v;
-}
-
-template <class T>
-std::vector<T> random_values(std::int64_t n, std::uint64_t stream) {
-  if constexpr (std::is_same_v<T, float>) {
-    return random_floats(n, stream);
-  } else {
-    return random_doubles(n, stream);
-  }
-}
-
-template <class T>
-std::int64_t first_difference(const std::vector<T>& a, const std::vector<T>& b) {
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) return static_cast<std::int64_t>(i);
-  }
-  return a.size() == b.size() ? -1 : static_cast<std::int64_t>(std::min(a.size(), b.size()));
-}
 
 // n device elements plus kGuard guard elements; the guard holds a byte pattern that must survive.
 template <class T>
@@ -172,19 +140,8 @@ TEST_F(CudaKernels, CopyMatchesSource) {
   }
 }
 
-std::vector<double> conversion_sources() {
-  std::vector<double> v = {0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.7, -3.7, 255.0, 255.9, 256.0, -129.5,
-                           65504.0, 65520.0, 1.0 + 0x1p-8, 1.0 + 0x1p-11, 0x1p-24, 0x1p-25, 1e-40,
-                           16777217.0, 2147483647.0, 2147483648.0, -2147483649.0, 9.2e18, 1e19, -1e19,
-                           1e300, -1e300, std::numeric_limits<double>::infinity(),
-                           -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()};
-  const std::vector<double> r = random_doubles(100003, 77);
-  for (std::size_t i = 0; i < r.size(); ++i) v.push_back(r[i] * std::ldexp(1.0, static_cast<int>(i % 40) - 8));
-  return v;
-}
-
 TEST_F(CudaKernels, ConvertEveryPairMatchesReference) {
-  const std::vector<double> values = conversion_sources();
+  const std::vector<double> values = conversion_sources(100003);
   const std::int64_t n = static_cast<std::int64_t>(values.size());
   for (const DType from : kAllDTypes) {
     std::vector<unsigned char> src(static_cast<std::size_t>(n) * meridian::dtype_size(from));
@@ -338,67 +295,6 @@ TEST_F(CudaKernels, KernelsRunOnAStream) {
 
 // ---- GEMM ------------------------------------------------------------------------------------
 
-struct GemmShape {
-  Trans ta, tb;
-  std::int64_t m, n, k;
-  std::int64_t lda, ldb, ldc;
-  std::int64_t a_rows() const { return ta == Trans::no ? m : k; }
-  std::int64_t b_rows() const { return tb == Trans::no ? k : n; }
-  std::int64_t a_cols() const { return ta == Trans::no ? k : m; }
-  std::int64_t b_cols() const { return tb == Trans::no ? n : k; }
-};
-
-GemmShape padded_shape(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k) {
-  GemmShape s{ta, tb, m, n, k, 0, 0, 0};
-  s.lda = s.a_cols() + 3;
-  s.ldb = s.b_cols() + 5;
-  s.ldc = n + 2;
-  return s;
-}
-
-std::string shape_name(const GemmShape& s) {
-  return meridian::cat("ta=", s.ta == Trans::yes ? "T" : "N", " tb=", s.tb == Trans::yes ? "T" : "N", " m=", s.m,
-                       " n=", s.n, " k=", s.k, " lda=", s.lda, " ldb=", s.ldb, " ldc=", s.ldc);
-}
-
-template <class T>
-std::vector<double> to_double(const std::vector<T>& v) {
-  std::vector<double> d(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) d[i] = static_cast<double>(meridian::kernels::widen(v[i]));
-  return d;
-}
-
-// Violations of |got - exact| <= 2 (k + 2) eps (|alpha| sum|a||b| + |beta||c0|) + out_round |exact|
-// per element (exact: the reference in double), plus any change to C's padding columns.
-template <class T>
-std::int64_t gemm_violations(const GemmShape& s, double alpha, const std::vector<T>& a, const std::vector<T>& b,
-                             double beta, const std::vector<T>& c0, const std::vector<T>& got, double eps,
-                             double out_round) {
-  std::vector<double> exact = to_double(c0), magnitude(c0.size(), 0.0);
-  std::vector<double> abs_a = to_double(a), abs_b = to_double(b);
-  for (double& v : abs_a) v = std::abs(v);
-  for (double& v : abs_b) v = std::abs(v);
-  ref::gemm(s.ta, s.tb, s.m, s.n, s.k, alpha, to_double(a).data(), s.lda, to_double(b).data(), s.ldb, beta,
-            exact.data(), s.ldc);
-  ref::gemm(s.ta, s.tb, s.m, s.n, s.k, 1.0, abs_a.data(), s.lda, abs_b.data(), s.ldb, 0.0, magnitude.data(), s.ldc);
-  const std::vector<double> got_d = to_double(got), c0_d = to_double(c0);
-  std::int64_t violations = 0;
-  for (std::int64_t i = 0; i < s.m; ++i) {
-    for (std::int64_t j = 0; j < s.ldc; ++j) {
-      const std::size_t at = static_cast<std::size_t>(i * s.ldc + j);
-      if (j >= s.n) {
-        if (std::memcmp(&got[at], &c0[at], sizeof(T)) != 0) ++violations;
-        continue;
-      }
-      const double c_term = beta == 0.0 ? 0.0 : std::abs(beta) * std::abs(c0_d[at]);
-      const double bound = 2.0 * static_cast<double>(s.k + 2) * eps * (std::abs(alpha) * magnitude[at] + c_term) +
-                           out_round * std::abs(exact[at]);
-      if (!(std::abs(got_d[at] - exact[at]) <= bound)) ++violations;
-    }
-  }
-  return violations;
-}
-
 template <class T>
 void check_gemm_all_transposes() {
   const Trans both[] = {Trans::no, Trans::yes};
@@ -462,18 +358,16 @@ TEST_F(CudaKernels, GemmStridedBatchedMatchesReference) {
         cuda::gemm_strided_batched(ta, tb, s.m, s.n, s.k, 0.5f, da.data(), s.lda, db.data(), s.ldb, -2.f,
                                    dc.data(), s.ldc, batch, stride_a, stride_b, stride_c);
         const std::vector<float> c = dc.values();
-        auto slice = [](const std::vector<float>& v, std::int64_t begin, std::int64_t len) {
-          return std::vector<float>(v.begin() + begin, v.begin() + begin + len);
-        };
         const std::int64_t c_len = s.m * s.ldc;
         for (std::int64_t p = 0; p < batch; ++p) {
-          EXPECT_EQ(gemm_violations(s, 0.5, slice(a, p * stride_a, s.a_rows() * s.lda),
-                                    slice(b, p * stride_b, s.b_rows() * s.ldb), -2.0, slice(c0, p * stride_c, c_len),
-                                    slice(c, p * stride_c, c_len), std::numeric_limits<float>::epsilon(), 0.0),
+          EXPECT_EQ(gemm_violations(s, 0.5, subvector(a, p * stride_a, s.a_rows() * s.lda),
+                                    subvector(b, p * stride_b, s.b_rows() * s.ldb), -2.0,
+                                    subvector(c0, p * stride_c, c_len), subvector(c, p * stride_c, c_len),
+                                    std::numeric_limits<float>::epsilon(), 0.0),
                     0)
               << "batch " << p;
-          EXPECT_EQ(first_difference(slice(c, p * stride_c + c_len, stride_c - c_len),
-                                     slice(c0, p * stride_c + c_len, stride_c - c_len)),
+          EXPECT_EQ(first_difference(subvector(c, p * stride_c + c_len, stride_c - c_len),
+                                     subvector(c0, p * stride_c + c_len, stride_c - c_len)),
                     -1);
         }
       }
@@ -513,13 +407,10 @@ TEST_F(CudaKernels, GemmBf16MatchesReference) {
                                       dcb.data(), s.ldc, batch, stride_a, stride_b, stride_c);
       const std::vector<bf16> cb = dcb.values();
       for (std::int64_t p = 0; p < batch; ++p) {
-        auto slice = [](const std::vector<bf16>& v, std::int64_t begin, std::int64_t len) {
-          return std::vector<bf16>(v.begin() + begin, v.begin() + begin + len);
-        };
-        EXPECT_EQ(gemm_violations(s, 1.0, slice(ab, p * stride_a, s.a_rows() * s.lda),
-                                  slice(bb, p * stride_b, s.b_rows() * s.ldb), 1.0,
-                                  slice(cb0, p * stride_c, s.m * s.ldc), slice(cb, p * stride_c, s.m * s.ldc), eps32,
-                                  out_round),
+        EXPECT_EQ(gemm_violations(s, 1.0, subvector(ab, p * stride_a, s.a_rows() * s.lda),
+                                  subvector(bb, p * stride_b, s.b_rows() * s.ldb), 1.0,
+                                  subvector(cb0, p * stride_c, s.m * s.ldc),
+                                  subvector(cb, p * stride_c, s.m * s.ldc), eps32, out_round),
                   0)
             << "batch " << p;
       }

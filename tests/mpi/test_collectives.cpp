@@ -26,6 +26,14 @@ const std::vector<std::int64_t> sizes = {0, 1, 7, 1000, 65537};
 
 bool applies(DType t, ReduceOp op) { return op != ReduceOp::avg || dtype_is_floating(t); }
 
+// Calls body(t, op) for every dtype and every reduction op that applies to it.
+template <class Body>
+void for_each_reduction(Body&& body) {
+  for (DType t : all_dtypes)
+    for (ReduceOp op : all_ops)
+      if (applies(t, op)) body(t, op);
+}
+
 // A host buffer of `count` elements of `dtype`, read and written as doubles.
 class Buffer {
  public:
@@ -152,45 +160,43 @@ enum class Mode { blocking, in_place, nonblocking, nonblocking_in_place };
 
 void run_all_reduce(Communicator& comm, Mode mode) {
   const int rank = comm.rank(), size = comm.size();
-  for (DType t : all_dtypes)
-    for (ReduceOp op : all_ops) {
-      if (!applies(t, op)) continue;
-      // All sizes of one (dtype, op) are in flight together in the non-blocking modes.
-      std::vector<Buffer> send, recv;
-      std::vector<Request> requests;
-      for (std::int64_t n : sizes) {
-        send.emplace_back(t, n);
-        recv.emplace_back(t, n);
-        for (std::int64_t i = 0; i < n; ++i) {
-          send.back().set(i, value(t, rank, i));
-          recv.back().set(i, -99);
-        }
-      }
-      for (std::size_t k = 0; k < sizes.size(); ++k) {
-        const std::int64_t n = sizes[k];
-        const bool in_place = mode == Mode::in_place || mode == Mode::nonblocking_in_place;
-        void* out = in_place ? send[k].data() : recv[k].data();
-        if (mode == Mode::blocking || mode == Mode::in_place) {
-          comm.all_reduce(send[k].data(), out, n, t, op);
-        } else {
-          requests.push_back(comm.iall_reduce(send[k].data(), out, n, t, op));
-        }
-      }
-      // Complete in reverse order of issue.
-      for (auto it = requests.rbegin(); it != requests.rend(); ++it) it->wait();
-      for (std::size_t k = 0; k < sizes.size(); ++k) {
-        const std::int64_t n = sizes[k];
-        const bool in_place = mode == Mode::in_place || mode == Mode::nonblocking_in_place;
-        Buffer& out = in_place ? send[k] : recv[k];
-        count_wrong(
-            n, [&](std::int64_t i) { return out.get(i); },
-            [&](std::int64_t i) { return expected_reduction(t, op, size, i); }, "all_reduce " + label(t, op, n));
-        if (!in_place)  // the send buffer is untouched
-          count_wrong(
-              n, [&](std::int64_t i) { return send[k].get(i); },
-              [&](std::int64_t i) { return stored(t, value(t, rank, i)); }, "all_reduce send " + label(t, op, n));
+  for_each_reduction([&](DType t, ReduceOp op) {
+    // All sizes of one (dtype, op) are in flight together in the non-blocking modes.
+    std::vector<Buffer> send, recv;
+    std::vector<Request> requests;
+    for (std::int64_t n : sizes) {
+      send.emplace_back(t, n);
+      recv.emplace_back(t, n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        send.back().set(i, value(t, rank, i));
+        recv.back().set(i, -99);
       }
     }
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t n = sizes[k];
+      const bool in_place = mode == Mode::in_place || mode == Mode::nonblocking_in_place;
+      void* out = in_place ? send[k].data() : recv[k].data();
+      if (mode == Mode::blocking || mode == Mode::in_place) {
+        comm.all_reduce(send[k].data(), out, n, t, op);
+      } else {
+        requests.push_back(comm.iall_reduce(send[k].data(), out, n, t, op));
+      }
+    }
+    // Complete in reverse order of issue.
+    for (auto it = requests.rbegin(); it != requests.rend(); ++it) it->wait();
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t n = sizes[k];
+      const bool in_place = mode == Mode::in_place || mode == Mode::nonblocking_in_place;
+      Buffer& out = in_place ? send[k] : recv[k];
+      count_wrong(
+          n, [&](std::int64_t i) { return out.get(i); },
+          [&](std::int64_t i) { return expected_reduction(t, op, size, i); }, "all_reduce " + label(t, op, n));
+      if (!in_place)  // the send buffer is untouched
+        count_wrong(
+            n, [&](std::int64_t i) { return send[k].get(i); },
+            [&](std::int64_t i) { return stored(t, value(t, rank, i)); }, "all_reduce send " + label(t, op, n));
+    }
+  });
 }
 
 TEST_F(Collectives, AllReduceBlocking) { run_all_reduce(*comm_, Mode::blocking); }
@@ -245,35 +251,33 @@ TEST_F(Collectives, AllGatherNonBlockingInPlace) { run_all_gather(*comm_, true, 
 
 void run_reduce_scatter(Communicator& comm, bool nonblocking, bool in_place) {
   const int rank = comm.rank(), size = comm.size();
-  for (DType t : all_dtypes)
-    for (ReduceOp op : all_ops) {
-      if (!applies(t, op)) continue;
-      std::vector<Buffer> send, recv;
-      std::vector<Request> requests;
-      for (std::int64_t n : sizes) {
-        send.emplace_back(t, n * size);
-        recv.emplace_back(t, n);
-        for (std::int64_t i = 0; i < n * size; ++i) send.back().set(i, value(t, rank, i));
-        for (std::int64_t i = 0; i < n; ++i) recv.back().set(i, -99);
-      }
-      for (std::size_t k = 0; k < sizes.size(); ++k) {
-        const std::int64_t n = sizes[k];
-        void* out = in_place ? send[k].at(rank * n) : recv[k].data();
-        if (nonblocking) {
-          requests.push_back(comm.ireduce_scatter(send[k].data(), out, n, t, op));
-        } else {
-          comm.reduce_scatter(send[k].data(), out, n, t, op);
-        }
-      }
-      for (auto it = requests.rbegin(); it != requests.rend(); ++it) it->wait();
-      for (std::size_t k = 0; k < sizes.size(); ++k) {
-        const std::int64_t n = sizes[k];
-        count_wrong(
-            n, [&](std::int64_t i) { return in_place ? send[k].get(rank * n + i) : recv[k].get(i); },
-            [&](std::int64_t i) { return expected_reduction(t, op, size, rank * n + i); },
-            "reduce_scatter " + label(t, op, n));
+  for_each_reduction([&](DType t, ReduceOp op) {
+    std::vector<Buffer> send, recv;
+    std::vector<Request> requests;
+    for (std::int64_t n : sizes) {
+      send.emplace_back(t, n * size);
+      recv.emplace_back(t, n);
+      for (std::int64_t i = 0; i < n * size; ++i) send.back().set(i, value(t, rank, i));
+      for (std::int64_t i = 0; i < n; ++i) recv.back().set(i, -99);
+    }
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t n = sizes[k];
+      void* out = in_place ? send[k].at(rank * n) : recv[k].data();
+      if (nonblocking) {
+        requests.push_back(comm.ireduce_scatter(send[k].data(), out, n, t, op));
+      } else {
+        comm.reduce_scatter(send[k].data(), out, n, t, op);
       }
     }
+    for (auto it = requests.rbegin(); it != requests.rend(); ++it) it->wait();
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::int64_t n = sizes[k];
+      count_wrong(
+          n, [&](std::int64_t i) { return in_place ? send[k].get(rank * n + i) : recv[k].get(i); },
+          [&](std::int64_t i) { return expected_reduction(t, op, size, rank * n + i); },
+          "reduce_scatter " + label(t, op, n));
+    }
+  });
 }
 
 TEST_F(Collectives, ReduceScatterBlocking) { run_reduce_scatter(*comm_, false, false); }
