@@ -1,0 +1,371 @@
+// N:M SpMM on the CPU, C (rows x cols) = alpha·A (rows x k)·B + beta·C with B as values (kept_rows x cols)
+// + u8 index: per tile of C and block of windows, A is packed transposed (k x MR per micro panel), value
+// strips (kept x NR) are packed, and a micro-kernel broadcasts A through the strip's offsets into FMAs.
+#include <Kokkos_Core.hpp>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/common/error.hpp"
+#include "kernels/cpu/nm_sparse_detail.hpp"
+
+namespace meridian::kernels::cpu::detail {
+namespace {
+
+using HostSpace = Kokkos::DefaultHostExecutionSpace;
+using Range = Kokkos::RangePolicy<HostSpace, Kokkos::IndexType<std::int64_t>>;
+
+// Kept rows per block of windows: long enough to amortise a micro tile's epilogue, short enough that
+// a packed value strip (kept x NR floats) stays in L1/L2.
+constexpr std::int64_t kKeptPerBlock = 128;
+constexpr std::int64_t kDensePerBlock = 512;
+constexpr std::int64_t kMinKeptPerBlock = 32;
+
+// What a micro tile does with C: first block of windows: C = alpha·acc + beta·C (beta == 0: C is not
+// read); later blocks: C += alpha·acc.
+struct Epilogue {
+  float alpha;
+  float beta;
+  bool first;
+};
+
+// One micro tile: MR rows of C by NR columns, over `kept` kept rows of one block of windows.
+struct MicroArgs {
+  std::int64_t kept;         // kept rows in the block
+  const float* ap;           // packed A: (dense rows of the block) x MR, row kk = A[i0.., k0 + kk]
+  const float* bp;           // packed values: kept x NR (columns past cols are 0)
+  const std::int32_t* off;   // group g, kept row r: off[g * off_stride + r] = local dense row · MR
+  std::int64_t off_stride;
+  float* c;                  // C at the tile's first element
+  std::int64_t ldc;
+  int rows_valid;
+  int cols_valid;
+  Epilogue ep;
+};
+using MicroFn = void (*)(const MicroArgs&);
+
+// Applies a finished MR x nr tile (row-major, row length nr) to the valid part of C.
+void apply_tile(const float* tile, int nr, const MicroArgs& m) {
+  for (int i = 0; i < m.rows_valid; ++i) {
+    float* crow = m.c + i * m.ldc;
+    for (int j = 0; j < m.cols_valid; ++j) {
+      const float t = m.ep.alpha * tile[i * nr + j];
+      if (!m.ep.first) {
+        crow[j] = crow[j] + t;
+      } else {
+        crow[j] = m.ep.beta == 0.f ? t : t + m.ep.beta * crow[j];
+      }
+    }
+  }
+}
+
+// Any v: every column j has its own offsets (group j). The scalar path, and v = 1 or 4 on AVX-512/AVX2,
+// where the columns of one register use different index lists.
+template <int MR, int NR>
+void micro_generic(const MicroArgs& m) {
+  float acc[MR * NR] = {};
+  for (std::int64_t r = 0; r < m.kept; ++r) {
+    const float* b = m.bp + r * NR;
+    for (int j = 0; j < NR; ++j) {
+      const float* a = m.ap + m.off[j * m.off_stride + r];
+      const float bj = b[j];
+      for (int i = 0; i < MR; ++i) acc[i * NR + j] += a[i] * bj;
+    }
+  }
+  apply_tile(acc, NR, m);
+}
+
+// AVX-512: NR = 32 columns as two registers. kSplit: the two registers belong to different column
+// vectors (v = 16) and read A through their own offsets; otherwise both share group 0 (v >= 32).
+template <int MR, bool kSplit>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void micro_avx512(const MicroArgs& m) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  const std::int32_t* off0 = m.off;
+  const std::int32_t* off1 = m.off + m.off_stride;
+  for (std::int64_t r = 0; r < m.kept; ++r) {
+    const __m512 b0 = _mm512_loadu_ps(m.bp + r * 32);
+    const __m512 b1 = _mm512_loadu_ps(m.bp + r * 32 + 16);
+    const float* a0 = m.ap + off0[r];
+    const float* a1 = kSplit ? m.ap + off1[r] : a0;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), b1, acc1[i]);
+    }
+  }
+  if (m.rows_valid == MR && m.cols_valid == 32) {
+    const __m512 alpha = _mm512_set1_ps(m.ep.alpha);
+    const __m512 beta = _mm512_set1_ps(m.ep.beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float* crow = m.c + i * m.ldc;
+      __m512 t0 = _mm512_mul_ps(alpha, acc0[i]);
+      __m512 t1 = _mm512_mul_ps(alpha, acc1[i]);
+      if (!m.ep.first) {
+        t0 = _mm512_add_ps(_mm512_loadu_ps(crow), t0);
+        t1 = _mm512_add_ps(_mm512_loadu_ps(crow + 16), t1);
+      } else if (m.ep.beta != 0.f) {
+        t0 = _mm512_add_ps(t0, _mm512_mul_ps(beta, _mm512_loadu_ps(crow)));
+        t1 = _mm512_add_ps(t1, _mm512_mul_ps(beta, _mm512_loadu_ps(crow + 16)));
+      }
+      _mm512_storeu_ps(crow, t0);
+      _mm512_storeu_ps(crow + 16, t1);
+    }
+    return;
+  }
+  alignas(64) float tile[MR * 32];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm512_store_ps(tile + i * 32, acc0[i]);
+    _mm512_store_ps(tile + i * 32 + 16, acc1[i]);
+  }
+  apply_tile(tile, 32, m);
+}
+
+// AVX2 + FMA: NR = 16 columns as two registers; kSplit as above with v = 8.
+template <int MR, bool kSplit>
+__attribute__((target("avx2,fma"))) void micro_avx2(const MicroArgs& m) {
+  __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+  const std::int32_t* off0 = m.off;
+  const std::int32_t* off1 = m.off + m.off_stride;
+  for (std::int64_t r = 0; r < m.kept; ++r) {
+    const __m256 b0 = _mm256_loadu_ps(m.bp + r * 16);
+    const __m256 b1 = _mm256_loadu_ps(m.bp + r * 16 + 8);
+    const float* a0 = m.ap + off0[r];
+    const float* a1 = kSplit ? m.ap + off1[r] : a0;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + i), b0, acc0[i]);
+      acc1[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + i), b1, acc1[i]);
+    }
+  }
+  if (m.rows_valid == MR && m.cols_valid == 16) {
+    const __m256 alpha = _mm256_set1_ps(m.ep.alpha);
+    const __m256 beta = _mm256_set1_ps(m.ep.beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float* crow = m.c + i * m.ldc;
+      __m256 t0 = _mm256_mul_ps(alpha, acc0[i]);
+      __m256 t1 = _mm256_mul_ps(alpha, acc1[i]);
+      if (!m.ep.first) {
+        t0 = _mm256_add_ps(_mm256_loadu_ps(crow), t0);
+        t1 = _mm256_add_ps(_mm256_loadu_ps(crow + 8), t1);
+      } else if (m.ep.beta != 0.f) {
+        t0 = _mm256_add_ps(t0, _mm256_mul_ps(beta, _mm256_loadu_ps(crow)));
+        t1 = _mm256_add_ps(t1, _mm256_mul_ps(beta, _mm256_loadu_ps(crow + 8)));
+      }
+      _mm256_storeu_ps(crow, t0);
+      _mm256_storeu_ps(crow + 8, t1);
+    }
+    return;
+  }
+  alignas(32) float tile[MR * 16];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm256_store_ps(tile + i * 16, acc0[i]);
+    _mm256_store_ps(tile + i * 16 + 8, acc1[i]);
+  }
+  apply_tile(tile, 16, m);
+}
+
+// The micro-kernels of one instruction set: `simd_width` columns per register, NR = 2 registers.
+struct KernelSet {
+  int mr, nr, simd_width;
+  MicroFn shared;   // v >= nr (null: none)
+  MicroFn split;    // v == simd_width (null: none)
+  MicroFn generic;  // any v
+};
+
+KernelSet kernel_set(NmIsa isa) {
+  switch (isa) {
+    case NmIsa::avx512:
+      return {12, 32, 16, &micro_avx512<12, false>, &micro_avx512<12, true>, &micro_generic<12, 32>};
+    case NmIsa::avx2:
+      return {6, 16, 8, &micro_avx2<6, false>, &micro_avx2<6, true>, &micro_generic<6, 16>};
+    case NmIsa::scalar:
+      break;
+  }
+  return {4, 16, 1, nullptr, nullptr, &micro_generic<4, 16>};
+}
+
+void check_spmm_args(std::int64_t rows, const NMLayout& l, const float* a, std::int64_t lda, const float* values,
+                     const std::uint8_t* index, const float* c, std::int64_t ldc) {
+  check_nm_layout(l);
+  MERIDIAN_INPUT_CHECK(rows >= 0, "cpu::nm_spmm: rows = ", rows, " is negative");
+  MERIDIAN_INPUT_CHECK(lda >= l.k, "cpu::nm_spmm: lda = ", lda, " is smaller than k = ", l.k);
+  MERIDIAN_INPUT_CHECK(ldc >= l.cols, "cpu::nm_spmm: ldc = ", ldc, " is smaller than cols = ", l.cols);
+  if (rows > 0 && l.cols > 0) MERIDIAN_INPUT_CHECK(c != nullptr, "cpu::nm_spmm: C is null");
+  if (rows > 0 && l.cols > 0 && l.k > 0)
+    MERIDIAN_INPUT_CHECK(a != nullptr && values != nullptr && index != nullptr,
+                         "cpu::nm_spmm: A, values or index is null");
+  MERIDIAN_CHECK(Kokkos::is_initialized(), "cpu::nm_spmm: Kokkos is not initialized");
+}
+
+}  // namespace
+
+const char* nm_isa_name(NmIsa isa) {
+  switch (isa) {
+    case NmIsa::avx512: return "avx512";
+    case NmIsa::avx2: return "avx2";
+    case NmIsa::scalar: break;
+  }
+  return "scalar";
+}
+
+bool nm_isa_supported(NmIsa isa) {
+  switch (isa) {
+    case NmIsa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+    case NmIsa::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NmIsa::scalar: break;
+  }
+  return true;
+}
+
+NmIsa nm_choose_isa() {
+  NmIsa best = NmIsa::scalar;
+  if (nm_isa_supported(NmIsa::avx512)) {
+    best = NmIsa::avx512;
+  } else if (nm_isa_supported(NmIsa::avx2)) {
+    best = NmIsa::avx2;
+  }
+  const char* env = std::getenv("MERIDIAN_NM_ISA");
+  if (env == nullptr || *env == '\0') return best;
+  const std::string want(env);
+  NmIsa asked = best;
+  if (want == "scalar") {
+    asked = NmIsa::scalar;
+  } else if (want == "avx2") {
+    asked = NmIsa::avx2;
+  } else if (want == "avx512") {
+    asked = NmIsa::avx512;
+  } else {
+    MERIDIAN_INPUT_CHECK(false, "MERIDIAN_NM_ISA=", want, " is not one of avx512, avx2, scalar");
+  }
+  // Never wider than the CPU supports.
+  return static_cast<int>(asked) < static_cast<int>(best) ? asked : best;
+}
+
+void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alpha, const float* a,
+                      std::int64_t lda, const float* values, const std::uint8_t* index, float beta, float* c,
+                      std::int64_t ldc) {
+  check_spmm_args(rows, l, a, lda, values, index, c, ldc);
+  MERIDIAN_INPUT_CHECK(nm_isa_supported(isa), "cpu::nm_spmm: this CPU cannot run the ", nm_isa_name(isa),
+                       " kernels");
+  if (rows == 0 || l.cols == 0) return;
+  const std::int64_t cols = l.cols;
+  if (l.windows() == 0) {  // k == 0: C = beta · C
+    Kokkos::parallel_for("meridian::cpu::nm_spmm_scale", Range(0, rows), [=](const std::int64_t i) {
+      for (std::int64_t j = 0; j < cols; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    });
+    return;
+  }
+
+  // v = 8 on an AVX-512 CPU: the AVX2 kernels give each column vector a register of its own.
+  const bool narrow = isa == NmIsa::avx512 && l.v == 8 && nm_isa_supported(NmIsa::avx2);
+  const KernelSet ks = kernel_set(narrow ? NmIsa::avx2 : isa);
+  const int mr = ks.mr, nr = ks.nr;
+  MicroFn fn = ks.generic;
+  int groups = nr;  // offset lists per strip: one per column
+  if (ks.shared != nullptr && l.v >= nr) {
+    fn = ks.shared;
+    groups = 1;
+  } else if (ks.split != nullptr && l.v == ks.simd_width) {
+    fn = ks.split;
+    groups = 2;
+  }
+
+  const std::int64_t n = l.n, m = l.m, k = l.k, v = l.v;
+  const std::int64_t windows = l.windows(), cvs = l.col_vectors();
+  // Windows per block: at most kKeptPerBlock kept rows and kDensePerBlock dense rows (the packed A
+  // panel read through the offsets stays in L1), but at least kMinKeptPerBlock kept rows.
+  const std::int64_t kw = std::max<std::int64_t>(
+      {1, std::min(kKeptPerBlock / n, kDensePerBlock / m), kMinKeptPerBlock / n});
+  const std::int64_t kc_cap = kw * m, kept_cap = kw * n;
+
+  // Tile sizes: MC rows (multiple of mr) x NC columns (multiple of nr), shrunk until every thread has
+  // a few tiles.
+  std::int64_t mc = std::int64_t{mr} * 8, nc = std::int64_t{nr} * 64;
+  const std::int64_t want_tiles = 4 * static_cast<std::int64_t>(HostSpace().concurrency());
+  const auto tiles = [&] { return ((rows + mc - 1) / mc) * ((cols + nc - 1) / nc); };
+  while (tiles() < want_tiles && nc > nr) nc /= 2;
+  while (tiles() < want_tiles && mc > mr) mc /= 2;
+  const std::int64_t row_tiles = (rows + mc - 1) / mc, col_tiles = (cols + nc - 1) / nc;
+
+  Kokkos::parallel_for("meridian::cpu::nm_spmm", Range(0, row_tiles * col_tiles), [=](const std::int64_t t) {
+    thread_local std::vector<float> ap_buf, bp_buf;
+    thread_local std::vector<std::int32_t> off_buf;
+    const std::int64_t i0 = (t % row_tiles) * mc, c0 = (t / row_tiles) * nc;
+    const std::int64_t tile_rows = std::min(mc, rows - i0), tile_cols = std::min(nc, cols - c0);
+    const std::int64_t panels = (tile_rows + mr - 1) / mr, strips = (tile_cols + nr - 1) / nr;
+    ap_buf.resize(static_cast<std::size_t>(panels * kc_cap * mr));
+    bp_buf.resize(static_cast<std::size_t>(kept_cap * nr));
+    off_buf.resize(static_cast<std::size_t>(groups * kept_cap));
+    float* ap = ap_buf.data();
+    float* bp = bp_buf.data();
+    std::int32_t* off = off_buf.data();
+
+    for (std::int64_t w0 = 0; w0 < windows; w0 += kw) {
+      const std::int64_t nw = std::min(kw, windows - w0);
+      const std::int64_t kc = nw * m, kept = nw * n, r0 = w0 * n, k0 = w0 * m;
+      const std::int64_t k_real = std::min(kc, k - k0);  // dense rows of the block inside k
+      // Pack A transposed: panel p, row kk -> A[i0 + p·mr + 0..mr-1, k0 + kk]; zeros past k and rows.
+      for (std::int64_t p = 0; p < panels; ++p) {
+        float* dst = ap + p * kc_cap * mr;
+        for (int ii = 0; ii < mr; ++ii) {
+          const std::int64_t i = i0 + p * mr + ii;
+          std::int64_t kk = 0;
+          if (i < rows) {
+            const float* src = a + i * lda + k0;
+            for (; kk < k_real; ++kk) dst[kk * mr + ii] = src[kk];
+          }
+          for (; kk < kc; ++kk) dst[kk * mr + ii] = 0.f;
+        }
+      }
+      for (std::int64_t s = 0; s < strips; ++s) {
+        const std::int64_t cs = c0 + s * nr;
+        const std::int64_t width = std::min<std::int64_t>(nr, cols - cs);
+        for (std::int64_t r = 0; r < kept; ++r) {
+          const float* src = values + (r0 + r) * cols + cs;
+          float* dst = bp + r * nr;
+          std::memcpy(dst, src, static_cast<std::size_t>(width) * sizeof(float));
+          for (std::int64_t j = width; j < nr; ++j) dst[j] = 0.f;
+        }
+        const std::int64_t group_cols = nr / groups;
+        for (int g = 0; g < groups; ++g) {
+          // A group past the last column reads the last vector's offsets (its values are zero).
+          const std::int64_t cv = std::min(cs + g * group_cols, cols - 1) / v;
+          std::int32_t* o = off + g * kept_cap;
+          for (std::int64_t r = 0; r < kept; ++r)
+            o[r] = static_cast<std::int32_t>(((r / n) * m + index[(r0 + r) * cvs + cv]) * mr);
+        }
+        for (std::int64_t p = 0; p < panels; ++p) {
+          const std::int64_t i = i0 + p * mr;
+          const MicroArgs args{kept,
+                               ap + p * kc_cap * mr,
+                               bp,
+                               off,
+                               kept_cap,
+                               c + i * ldc + cs,
+                               ldc,
+                               static_cast<int>(std::min<std::int64_t>(mr, rows - i)),
+                               static_cast<int>(width),
+                               Epilogue{alpha, beta, w0 == 0}};
+          fn(args);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace meridian::kernels::cpu::detail
