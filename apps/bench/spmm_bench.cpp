@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -428,6 +429,13 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   const std::string load_at_start = load_average();
   std::printf("# 1-minute load average at start %s (this run adds up to its thread count; more: shared CPUs)\n",
               load_at_start.c_str());
+  // OpenBLAS's pthread workers busy-wait after every call (about 0.1 s by default); on a machine with
+  // as many cores as compute threads they then compete with the SpMM that follows the dense call and
+  // slow it by 2-4x at random. OPENBLAS_THREAD_TIMEOUT (read when OpenBLAS loads) shortens the wait.
+  const char* blas_timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  std::printf("# OPENBLAS_THREAD_TIMEOUT=%s%s\n", blas_timeout ? blas_timeout : "(unset)",
+              blas_timeout ? "" : ": OpenBLAS threads spin after each dense call and can slow the SpMM timed next; "
+                                  "set OPENBLAS_THREAD_TIMEOUT=4 for stable comparisons");
   std::printf("# C (MxN) = A (MxK) · B (KxN), f32; B is n:m:v sparse along K (keep n of every m rows, one choice per "
               "v columns)\n");
   std::printf("# *_us: median of the repeats, each call timed alone, dense and sparse interleaved; TFLOPs = 2·M·N·K / "
@@ -530,6 +538,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   nlohmann::json summary = {{"isa", kernels::cpu::nm_spmm_isa()},
                             {"threads", runtime.threads()},
                             {"openblas", version_of("openblas")},
+                            {"openblas_thread_timeout", blas_timeout ? blas_timeout : ""},
                             {"load_average_start", load_at_start},
                             {"load_average_end", load_at_end},
                             {"rows", rows.size()},

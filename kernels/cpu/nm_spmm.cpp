@@ -300,14 +300,21 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
   const auto tiles = [&] { return ((rows + mc - 1) / mc) * ((cols + nc - 1) / nc); };
   while (tiles() < want_tiles && nc > nr) nc /= 2;
   while (tiles() < want_tiles && mc > mr) mc /= 2;
-  const std::int64_t row_tiles = (rows + mc - 1) / mc, col_tiles = (cols + nc - 1) / nc;
+  const std::int64_t threads = static_cast<std::int64_t>(HostSpace().concurrency());
+  const std::int64_t col_tiles = (cols + nc - 1) / nc, row_panels = (rows + mr - 1) / mr;
+  // Row tiles share the micro panels evenly (at most mc / mr each), and their count is raised so that
+  // the tiles split evenly over the threads: with a short last tile (1024 rows = 10 x 96 + 64) the
+  // static split gave one thread 576 rows and the other 448.
+  std::int64_t row_tiles = (rows + mc - 1) / mc;
+  while ((row_tiles * col_tiles) % threads != 0 && row_tiles < row_panels) ++row_tiles;
 
   Kokkos::parallel_for("meridian::cpu::nm_spmm", Range(0, row_tiles * col_tiles), [=](const std::int64_t t) {
     thread_local std::vector<float> ap_buf, bp_buf;
     thread_local std::vector<std::int32_t> off_buf;
-    const std::int64_t i0 = (t % row_tiles) * mc, c0 = (t / row_tiles) * nc;
-    const std::int64_t tile_rows = std::min(mc, rows - i0), tile_cols = std::min(nc, cols - c0);
-    const std::int64_t panels = (tile_rows + mr - 1) / mr, strips = (tile_cols + nr - 1) / nr;
+    const std::int64_t rt = t % row_tiles, c0 = (t / row_tiles) * nc;
+    const std::int64_t p0 = rt * row_panels / row_tiles, p1 = (rt + 1) * row_panels / row_tiles;
+    const std::int64_t i0 = p0 * mr, tile_cols = std::min(nc, cols - c0);
+    const std::int64_t panels = p1 - p0, strips = (tile_cols + nr - 1) / nr;
     ap_buf.resize(static_cast<std::size_t>(panels * kc_cap * mr));
     bp_buf.resize(static_cast<std::size_t>(kept_cap * nr));
     off_buf.resize(static_cast<std::size_t>(groups * kept_cap));
