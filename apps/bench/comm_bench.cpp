@@ -4,7 +4,6 @@
 #include <mpi.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "common/cli.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "comm/process_mesh.hpp"
 #include "comm_bench.hpp"
@@ -417,8 +417,7 @@ int main(int argc, char** argv) {
     Options o;
     CLI::App app{"comm_bench: bus bandwidth of Meridian's collectives (nccl-tests style), next to raw MPI.\n"
                  "Run under mpirun/srun; human output on rank 0."};
-    app.option_defaults()->always_capture_default();
-    app.set_config("--config", "", "Read options from a TOML/INI file");
+    cli::configure(app);
     app.add_option("-b,--minbytes", o.min_bytes_text, "Smallest size in bytes (K, M, G suffixes)");
     app.add_option("-e,--maxbytes", o.max_bytes_text, "Largest size in bytes (K, M, G suffixes)");
     app.add_option("-f,--stepfactor", o.step_factor, "Multiply the size by this between rows");
@@ -445,14 +444,7 @@ int main(int argc, char** argv) {
     app.add_option("--dcs", o.dcs, "Data centers: this many contiguous blocks of ranks");
     app.add_option("--dc-map", o.dc_map, "Data center of every rank, e.g. 0,0,1,1 (instead of --dcs)");
     app.add_option("--ranks-per-node", o.ranks_per_node, "Emulated nodes of this many consecutive ranks (0: real nodes)");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-      if (process_identity().rank <= 0) std::printf("%s", app.help().c_str());
-      return 0;
-    } catch (const CLI::ParseError& e) {
-      throw InputError(cat(e.what(), " (see --help)"));
-    }
+    if (!cli::parse(app, argc, argv)) return 0;
     bench::finish_parsing(o);
     RuntimeOptions runtime_options;
     runtime_options.threads = o.threads;

@@ -3,7 +3,6 @@
 // Shapes as in the reference: C (M x N) = A (M x K) · B (K x N); B is the N:M sparse weight.
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/results.hpp"
@@ -564,8 +564,7 @@ int main(int argc, char** argv) {
     Options o;
     CLI::App app{"spmm_bench: N:M sparse SpMM against dense sgemm on the NM-SpMM reference's LLaMA shapes.\n"
                  "One process (plain launch or mpiexec -n 1). C (MxN) = A (MxK) · B (KxN), B sparse."};
-    app.option_defaults()->always_capture_default();
-    app.set_config("--config", "", "Read options from a TOML/INI file");
+    cli::configure(app);
     app.add_option("--suite", o.suite,
                    "full: M in {256..4096} x the 20 LLaMA (N,K) pairs; quick: M in {256,512,1024} x 6 pairs scaled by 1/4");
     app.add_option("--shapes", o.shapes_text, "Custom shapes \"M,N,K;M,N,K;...\" (replace the suite)");
@@ -580,14 +579,7 @@ int main(int argc, char** argv) {
     app.add_option("--json", o.json_path, "Write every record and the summary to this JSON file");
     app.add_option("--csv", o.csv_path, "Write every record to this CSV file");
     app.add_option("--out", o.out_dir, "Results directory: run.json, metrics.csv, summary.json");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-      std::printf("%s", app.help().c_str());
-      return 0;
-    } catch (const CLI::ParseError& e) {
-      throw InputError(cat(e.what(), " (see --help)"));
-    }
+    if (!cli::parse(app, argc, argv)) return 0;
     bench::finish_parsing(o);
     RuntimeOptions runtime_options;
     runtime_options.threads = o.threads;
