@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/stats.hpp"
 #include "comm_bench.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
@@ -11,11 +12,7 @@
 namespace meridian::bench {
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using stats::median;
 
 // One round: a barrier, `iters` back-to-back calls, the slowest rank's mean in microseconds.
 template <class Call>

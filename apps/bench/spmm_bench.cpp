@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/stats.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/results.hpp"
 #include "core/rng.hpp"
 #include "core/runtime.hpp"
 #include "core/tensor.hpp"
+#include "core/timer.hpp"
 #include "core/version.hpp"
 #include "kernels/common/nm_layout.hpp"
 #include "kernels/cpu/nm_sparse.hpp"
@@ -221,17 +223,12 @@ class CacheFlusher {
 
 template <class Fn>
 double time_once_us(Fn&& fn) {
-  const auto start = std::chrono::steady_clock::now();
+  const WallTimer timer;
   fn();
-  const auto stop = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::micro>(stop - start).count();
+  return timer.elapsed_us();
 }
 
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  const std::size_t n = xs.size();
-  return n % 2 ? xs[n / 2] : 0.5 * (xs[n / 2 - 1] + xs[n / 2]);
-}
+using stats::median;
 
 // ---- One (shape, sparsity) case.
 
@@ -351,12 +348,7 @@ Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf
   return row;
 }
 
-double geomean(const std::vector<double>& xs) {
-  if (xs.empty()) return 0;
-  double s = 0;
-  for (double x : xs) s += std::log(x);
-  return std::exp(s / static_cast<double>(xs.size()));
-}
+using stats::geomean;
 
 nlohmann::json row_json(const Row& r) {
   return {{"M", r.shape.m},

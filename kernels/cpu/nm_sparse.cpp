@@ -50,6 +50,17 @@ float blend(float alpha, float acc, float beta, float old) {
   return beta == 0.f ? t : t + beta * old;
 }
 
+// The argument checks shared by compress and decompress: a valid layout, a dense B of k x cols
+// with row stride ldb, index and values buffers present when they hold anything, Kokkos running.
+void check_format_arguments(const char* what, const NMLayout& l, const float* b, std::int64_t ldb,
+                            const std::uint8_t* index, const float* values) {
+  check_nm_layout(l);
+  check_dense(what, l, ldb, l.cols, b, l.k > 0 && l.cols > 0);
+  check_dense(what, l, 0, 0, index, l.index_count() > 0);
+  check_dense(what, l, 0, 0, values, l.value_count() > 0);
+  require_kokkos(what);
+}
+
 }  // namespace
 
 void nm_select(const float* b, std::int64_t ldb, const NMLayout& l, std::uint8_t* index) {
@@ -89,30 +100,20 @@ void nm_select(const float* b, std::int64_t ldb, const NMLayout& l, std::uint8_t
 }
 
 void nm_compress(const float* b, std::int64_t ldb, const NMLayout& l, const std::uint8_t* index, float* values) {
-  check_nm_layout(l);
-  check_dense("cpu::nm_compress", l, ldb, l.cols, b, l.k > 0 && l.cols > 0);
-  check_dense("cpu::nm_compress", l, 0, 0, index, l.index_count() > 0);
-  check_dense("cpu::nm_compress", l, 0, 0, values, l.value_count() > 0);
-  require_kokkos("cpu::nm_compress");
+  check_format_arguments("cpu::nm_compress", l, b, ldb, index, values);
   const NMLayout lay = l;
-  const std::int64_t cvs = l.col_vectors();
   Kokkos::parallel_for("meridian::cpu::nm_compress", Range(0, l.windows()), [=](const std::int64_t w) {
     for (std::int64_t r = w * lay.n; r < (w + 1) * lay.n; ++r)
       for (std::int64_t c = 0; c < lay.cols; ++c) {
-        const std::int64_t row = w * lay.m + index[r * cvs + c / lay.v];
+        const std::int64_t row = lay.dense_row(r, c / lay.v, index);
         values[r * lay.cols + c] = row < lay.k ? b[row * ldb + c] : 0.f;
       }
   });
 }
 
 void nm_decompress(const NMLayout& l, const float* values, const std::uint8_t* index, float* b, std::int64_t ldb) {
-  check_nm_layout(l);
-  check_dense("cpu::nm_decompress", l, ldb, l.cols, b, l.k > 0 && l.cols > 0);
-  check_dense("cpu::nm_decompress", l, 0, 0, index, l.index_count() > 0);
-  check_dense("cpu::nm_decompress", l, 0, 0, values, l.value_count() > 0);
-  require_kokkos("cpu::nm_decompress");
+  check_format_arguments("cpu::nm_decompress", l, b, ldb, index, values);
   const NMLayout lay = l;
-  const std::int64_t cvs = l.col_vectors();
   // Each window owns its m rows of B, so windows are independent.
   Kokkos::parallel_for("meridian::cpu::nm_decompress", Range(0, l.windows()), [=](const std::int64_t w) {
     const std::int64_t row_end = std::min(lay.k, (w + 1) * lay.m);
@@ -120,7 +121,7 @@ void nm_decompress(const NMLayout& l, const float* values, const std::uint8_t* i
       std::fill(b + row * ldb, b + row * ldb + lay.cols, 0.f);
     for (std::int64_t r = w * lay.n; r < (w + 1) * lay.n; ++r)
       for (std::int64_t c = 0; c < lay.cols; ++c) {
-        const std::int64_t row = w * lay.m + index[r * cvs + c / lay.v];
+        const std::int64_t row = lay.dense_row(r, c / lay.v, index);
         if (row < lay.k) b[row * ldb + c] = values[r * lay.cols + c];
       }
   });
