@@ -39,15 +39,41 @@ if(NOT Kokkos_ENABLE_OPENMP)
     "  or point Kokkos_ROOT at a Kokkos configured with -DKokkos_ENABLE_OPENMP=ON.")
 endif()
 
-# OpenBLAS through the CBLAS interface.
-set(BLA_VENDOR OpenBLAS)
-find_package(BLAS QUIET)
-find_path(MERIDIAN_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
-if(NOT BLAS_FOUND OR NOT MERIDIAN_CBLAS_INCLUDE_DIR)
-  meridian_missing("OpenBLAS (library and cblas.h)" "`apt-get install libopenblas-dev`")
+# OpenBLAS through the CBLAS interface, by default its OpenMP build: the pthread build's workers
+# busy-wait after every call and compete with the Kokkos OpenMP threads that run next, while the
+# OpenMP build shares one thread pool with Kokkos. Debian installs both builds side by side
+# (libopenblas-openmp-dev, libopenblas-pthread-dev) in openblas-<threading>/ subfolders; the build
+# links the chosen one by full path, and the run path keeps the loader on it whatever the system
+# alternative points at. MERIDIAN_OPENBLAS_THREADING=any takes whatever libopenblas is found.
+set(MERIDIAN_OPENBLAS_THREADING "openmp" CACHE STRING "OpenBLAS build to link: openmp, pthread or any")
+set_property(CACHE MERIDIAN_OPENBLAS_THREADING PROPERTY STRINGS openmp pthread any)
+if(NOT MERIDIAN_OPENBLAS_THREADING MATCHES "^(openmp|pthread|any)$")
+  message(FATAL_ERROR "Meridian: MERIDIAN_OPENBLAS_THREADING=${MERIDIAN_OPENBLAS_THREADING} is not one of "
+                      "openmp, pthread, any")
 endif()
+set(_meridian_blas_suffix "")
+if(NOT MERIDIAN_OPENBLAS_THREADING STREQUAL "any")
+  set(_meridian_blas_suffix "openblas-${MERIDIAN_OPENBLAS_THREADING}")
+endif()
+find_library(MERIDIAN_OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES ${_meridian_blas_suffix})
+find_path(MERIDIAN_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES ${_meridian_blas_suffix} openblas)
+if(NOT MERIDIAN_OPENBLAS_LIBRARY OR NOT MERIDIAN_CBLAS_INCLUDE_DIR)
+  meridian_missing("OpenBLAS (library and cblas.h)" "`apt-get install libopenblas-openmp-dev`")
+endif()
+if(MERIDIAN_OPENBLAS_THREADING STREQUAL "openmp")
+  # A plain libopenblas on Debian is the alternatives link to the pthread build: say so rather than
+  # link the wrong one. Elsewhere (a cluster module) the run-time check in lib/core reports the build.
+  get_filename_component(_meridian_blas_real "${MERIDIAN_OPENBLAS_LIBRARY}" REALPATH)
+  if(_meridian_blas_real MATCHES "openblas-(pthread|serial)/")
+    message(FATAL_ERROR
+      "Meridian: the OpenBLAS found (${_meridian_blas_real}) is the ${CMAKE_MATCH_1} build, not the OpenMP one.\n"
+      "  Run `sudo apt-get install libopenblas-openmp-dev` (scripts/bootstrap does), or configure with\n"
+      "  -DMERIDIAN_OPENBLAS_THREADING=any to use it anyway (its threads then compete with Kokkos's).")
+  endif()
+endif()
+message(STATUS "Meridian: OpenBLAS ${MERIDIAN_OPENBLAS_LIBRARY} (threading: ${MERIDIAN_OPENBLAS_THREADING})")
 add_library(meridian_openblas INTERFACE)
-target_link_libraries(meridian_openblas INTERFACE ${BLAS_LIBRARIES})
+target_link_libraries(meridian_openblas INTERFACE ${MERIDIAN_OPENBLAS_LIBRARY})
 target_include_directories(meridian_openblas SYSTEM INTERFACE ${MERIDIAN_CBLAS_INCLUDE_DIR})
 
 # Parallel HDF5 (persistent checkpoints and result files written collectively).

@@ -421,13 +421,17 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   const std::string load_at_start = load_average();
   std::printf("# 1-minute load average at start %s (this run adds up to its thread count; more: shared CPUs)\n",
               load_at_start.c_str());
-  // OpenBLAS's pthread workers busy-wait after every call (about 0.1 s by default); on a machine with
-  // as many cores as compute threads they then compete with the SpMM that follows the dense call and
-  // slow it by 2-4x at random. OPENBLAS_THREAD_TIMEOUT (read when OpenBLAS loads) shortens the wait.
+  // OpenBLAS's pthread build busy-waits after every call (about 0.1 s by default); on a machine with as
+  // many cores as compute threads its workers then compete with the SpMM timed next and slow it by
+  // 2-4x at random. The OpenMP build (the default link) shares Kokkos's thread pool instead.
   const char* blas_timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
-  std::printf("# OPENBLAS_THREAD_TIMEOUT=%s%s\n", blas_timeout ? blas_timeout : "(unset)",
-              blas_timeout ? "" : ": OpenBLAS threads spin after each dense call and can slow the SpMM timed next; "
-                                  "set OPENBLAS_THREAD_TIMEOUT=4 for stable comparisons");
+  const std::string blas_threading = openblas_threading();
+  std::printf("# OpenBLAS threading %s, OPENBLAS_THREAD_TIMEOUT=%s%s\n", blas_threading.c_str(),
+              blas_timeout ? blas_timeout : "(unset)",
+              blas_threading == "pthread" && !blas_timeout
+                  ? ": the pthread workers spin after each dense call and can slow the SpMM timed next; "
+                    "link the OpenMP build or set OPENBLAS_THREAD_TIMEOUT=4 for stable comparisons"
+                  : "");
   std::printf("# C (MxN) = A (MxK) · B (KxN), f32; B is n:m:v sparse along K (keep n of every m rows, one choice per "
               "v columns)\n");
   std::printf("# *_us: median of the repeats, each call timed alone, dense and sparse interleaved; TFLOPs = 2·M·N·K / "
@@ -531,6 +535,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
                             {"threads", runtime.threads()},
                             {"openblas", version_of("openblas")},
                             {"openblas_thread_timeout", blas_timeout ? blas_timeout : ""},
+                            {"openblas_threading", blas_threading},
                             {"load_average_start", load_at_start},
                             {"load_average_end", load_at_end},
                             {"rows", rows.size()},

@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string_view>
 #include <thread>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
 
 extern "C" void openblas_set_num_threads(int num_threads);
+extern "C" int openblas_get_parallel();
 
 namespace meridian {
 namespace {
@@ -80,6 +82,18 @@ Runtime::Runtime(int& argc, char**& argv, const RuntimeOptions& options) {
     Kokkos::initialize(args);
   }
   openblas_set_num_threads(threads_);
+  if (threads_ > 1 && std::string_view(openblas_threading()) == "pthread")
+    log_warn("OpenBLAS is its pthread build: its threads busy-wait after each call and slow the Kokkos work "
+             "that follows; install libopenblas-openmp-dev and reconfigure (or set OPENBLAS_THREAD_TIMEOUT=4)");
+}
+
+const char* openblas_threading() {
+  switch (openblas_get_parallel()) {
+    case 0: return "sequential";
+    case 1: return "pthread";
+    case 2: return "openmp";
+    default: return "unknown";
+  }
 }
 
 Runtime::~Runtime() {

@@ -33,6 +33,10 @@ class Runtime {
   bool owns_mpi_ = false;
 };
 
+// The threading of the OpenBLAS build loaded in this process: "openmp" (the one Meridian links by
+// default; it shares the OpenMP pool with Kokkos), "pthread", "sequential" or "unknown".
+const char* openblas_threading();
+
 // Ends every rank: used by apps after printing an error (never a bare exit on one rank).
 [[noreturn]] void abort_all(int code);
 
