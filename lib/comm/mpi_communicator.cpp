@@ -1,9 +1,7 @@
-// MPI backend: the per-communicator FIFO of collectives with its worker thread, the bf16/f16
+// MPI backend: collectives run in issue order through an OrderedExecutor, the bf16/f16
 // reductions as user-defined MPI ops, and point-to-point on native MPI requests. Buffers are host
 // arrays; counts longer than one MPI call allows are cut into consecutive pieces.
 #include "comm/mpi_communicator.hpp"
-
-#include <pthread.h>
 
 #include <atomic>
 #include <algorithm>
@@ -177,40 +175,6 @@ MPI_Op mpi_reduce_op(ReduceOp op, DType dtype) {
 // ---------------------------------------------------------------------------------------------
 // Request states
 
-// A collective run by the worker: complete once the worker has run it (post-processing included).
-class MpiCommunicator::CollectiveState final : public RequestState {
- public:
-
-  bool test() override {
-    if (!done_.load(std::memory_order_acquire)) return false;
-    if (error_) std::rethrow_exception(error_);
-    return true;
-  }
-
-  void wait() override {
-    if (!done_.load(std::memory_order_acquire)) {
-      std::unique_lock lock(mutex_);
-      finished_.wait(lock, [this] { return done_.load(std::memory_order_acquire); });
-    }
-    if (error_) std::rethrow_exception(error_);
-  }
-
-  void finish(std::exception_ptr error) {
-    {
-      std::lock_guard lock(mutex_);
-      error_ = std::move(error);
-      done_.store(true, std::memory_order_release);
-    }
-    finished_.notify_all();
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  std::exception_ptr error_;
-  std::mutex mutex_;
-  std::condition_variable finished_;
-};
-
 namespace {
 
 // Point-to-point: native MPI requests, progressed by MPI inside test()/wait().
@@ -278,12 +242,7 @@ void MpiCommunicator::init_from(MPI_Comm owned) {
 }
 
 MpiCommunicator::~MpiCommunicator() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  executor_.reset();  // runs what is queued, then stops the worker
   int finalized = 1;
   MPI_Finalized(&finalized);
   if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
@@ -294,66 +253,10 @@ void MpiCommunicator::set_max_count_per_call(std::int64_t count) {
   max_count_per_call_ = count;
 }
 
-int MpiCommunicator::worker_threads_started() const {
-  std::lock_guard lock(mutex_);
-  return worker_.joinable() ? 1 : 0;
-}
+int MpiCommunicator::worker_threads_started() const { return executor_->threads_started(); }
 
 // ---------------------------------------------------------------------------------------------
 // The ordered execution of collectives
-
-template <class Body>
-void MpiCommunicator::run_ordered(Body&& body, Request* request) {
-  if (request == nullptr && in_flight_.load(std::memory_order_acquire) == 0) {
-    // Nothing ahead of us: the caller's thread makes the call (no hand-off, no allocation). Only
-    // this thread issues work on the communicator, so nothing can be queued meanwhile.
-    body();
-    return;
-  }
-  enqueue(std::function<void()>(std::forward<Body>(body)), request);
-}
-
-void MpiCommunicator::enqueue(std::function<void()> body, Request* request) {
-  auto state = std::make_shared<CollectiveState>();
-  {
-    std::lock_guard lock(mutex_);
-    if (!worker_.joinable()) worker_ = std::thread([this] { worker_loop(); });
-    queue_.push_back(Task{std::move(body), state});
-    in_flight_.fetch_add(1, std::memory_order_relaxed);
-  }
-  wake_.notify_one();
-  if (request != nullptr) {
-    *request = Request(state);
-  } else {
-    state->wait();
-  }
-}
-
-void MpiCommunicator::worker_loop() {
-  pthread_setname_np(pthread_self(), "meridian-mpi");
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and every queued collective has run
-    Task task = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-
-    std::exception_ptr error;
-    try {
-      task.body();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    task.body = nullptr;
-
-    // Complete first, then count down: a caller that finds nothing in flight also finds every
-    // earlier request complete.
-    task.state->finish(std::move(error));
-    lock.lock();
-    in_flight_.fetch_sub(1, std::memory_order_release);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Collectives
@@ -365,7 +268,7 @@ void MpiCommunicator::do_all_reduce(const void* send, void* recv, std::int64_t c
   const MPI_Comm comm = comm_;
   const std::int64_t max_piece = max_count_per_call_;
   const int size = size_;
-  run_ordered(
+  executor_->run(
       [=] {
         const bool in_place = send == recv;
         for_each_piece(count, max_piece, [&](std::int64_t offset, int n) {
@@ -386,7 +289,7 @@ void MpiCommunicator::do_all_gather(const void* send, void* recv, std::int64_t c
   const MPI_Comm comm = comm_;
   const int n = static_cast<int>(count_per_rank);
   const bool in_place = send == byte_ptr(static_cast<const void*>(recv), count_per_rank * rank_, dtype);
-  run_ordered(
+  executor_->run(
       [=] { MPI_CHECK(MPI_Allgather(in_place ? MPI_IN_PLACE : send, n, type, recv, n, type, comm)); },
       request);
 }
@@ -403,7 +306,7 @@ void MpiCommunicator::do_reduce_scatter(const void* send, void* recv, std::int64
   const int size = size_;
   const std::int64_t rank_offset = count_per_rank * rank_;
   const bool in_place = static_cast<const void*>(recv) == byte_ptr(send, rank_offset, dtype);
-  run_ordered(
+  executor_->run(
       [=] {
         if (in_place) {
           // MPI's in-place form leaves the result at the start of the full buffer; ours (as NCCL's)
@@ -423,7 +326,7 @@ void MpiCommunicator::do_broadcast(void* buffer, std::int64_t count, DType dtype
   const MPI_Datatype type = mpi_datatype(dtype);
   const MPI_Comm comm = comm_;
   const std::int64_t max_piece = max_count_per_call_;
-  run_ordered(
+  executor_->run(
       [=] {
         for_each_piece(count, max_piece, [&](std::int64_t offset, int n) {
           MPI_CHECK(MPI_Bcast(byte_ptr(buffer, offset, dtype), n, type, root, comm));
@@ -434,14 +337,14 @@ void MpiCommunicator::do_broadcast(void* buffer, std::int64_t count, DType dtype
 
 void MpiCommunicator::do_barrier(Request* request) {
   const MPI_Comm comm = comm_;
-  run_ordered([=] { MPI_CHECK(MPI_Barrier(comm)); }, request);
+  executor_->run([=] { MPI_CHECK(MPI_Barrier(comm)); }, request);
 }
 
 std::unique_ptr<Communicator> MpiCommunicator::do_split(int color, int key) {
   MPI_Comm sub = MPI_COMM_NULL;
   const MPI_Comm comm = comm_;
   // Splitting is collective over this communicator, so it takes its place in the queue too.
-  run_ordered([&] { MPI_CHECK(MPI_Comm_split(comm, color == no_color ? MPI_UNDEFINED : color, key, &sub)); },
+  executor_->run([&] { MPI_CHECK(MPI_Comm_split(comm, color == no_color ? MPI_UNDEFINED : color, key, &sub)); },
               nullptr);
   if (sub == MPI_COMM_NULL) return nullptr;
   return std::unique_ptr<Communicator>(new MpiCommunicator(sub, Adopt{}));

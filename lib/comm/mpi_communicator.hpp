@@ -6,16 +6,11 @@
 
 #include <mpi.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "comm/communicator.hpp"
+#include "comm/ordered_executor.hpp"
 
 namespace meridian {
 
@@ -71,32 +66,12 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator(MPI_Comm owned, Adopt);  // takes ownership of `owned` (from a split)
   void init_from(MPI_Comm owned);
 
-  class CollectiveState;
-  struct Task {
-    std::function<void()> body;
-    std::shared_ptr<CollectiveState> state;
-  };
-
-  // Runs `body` (one collective) in issue order: directly when request == nullptr and nothing is
-  // queued or running, else on the worker; with request == nullptr it returns once body is done.
-  template <class Body>
-  void run_ordered(Body&& body, Request* request);
-  void enqueue(std::function<void()> body, Request* request);
-  void worker_loop();
-
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0;
   int size_ = 1;
   std::int64_t max_count_per_call_ = 0;
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;  // the worker sleeps here while the queue is empty
-  std::deque<Task> queue_;
-  // Collectives queued or running on the worker. Written under mutex_, read without it by the
-  // direct path; it drops to 0 only after the last one's request is marked complete.
-  std::atomic<int> in_flight_{0};
-  bool stopping_ = false;
-  std::thread worker_;
+  std::unique_ptr<OrderedExecutor> executor_ = std::make_unique<OrderedExecutor>("meridian-mpi");
 };
 
 }  // namespace meridian

@@ -1,0 +1,322 @@
+// Link model: unit parsing, bandwidth series (piecewise-constant integration), the inter-region
+// tables and the per-pair link matrix. CSV files are read line by line with file:line:column errors.
+#include "comm/link_model.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "kernels/common/error.hpp"
+
+namespace meridian {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// The number at the start of `text`; `rest` gets what follows it. False when there is none.
+bool leading_number(std::string_view text, double& value, std::string_view& rest) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || !std::isfinite(value)) return false;
+  rest = std::string_view(ptr, static_cast<std::size_t>(end - ptr));
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One CSV file read line by line, fields split at commas (the tables have no quoting).
+class CsvLines {
+ public:
+  explicit CsvLines(const std::string& path) : path_(path), in_(path) {
+    MERIDIAN_INPUT_CHECK(in_.good(), path, ": cannot open the file (does it exist and is it readable?)");
+  }
+  bool next() {
+    while (std::getline(in_, line_)) {
+      ++line_no_;
+      if (!trim(line_).empty()) {
+        split();
+        return true;
+      }
+    }
+    return false;
+  }
+  const std::vector<std::string_view>& fields() const { return fields_; }
+  std::string where(std::size_t column) const { return cat(path_, ":", line_no_, ": column ", column + 1); }
+  int line() const { return line_no_; }
+  const std::string& path() const { return path_; }
+
+  // Index of the header column `name`; InputError listing the header otherwise.
+  std::size_t column(std::string_view name) const {
+    for (std::size_t i = 0; i < fields_.size(); ++i)
+      if (fields_[i] == name) return i;
+    throw InputError(cat(path_, ":", line_no_, ": the header has no column '", name, "' (found: ", line_, ")"));
+  }
+  std::string_view field(std::size_t column, std::string_view name) const {
+    MERIDIAN_INPUT_CHECK(column < fields_.size(), path_, ":", line_no_, ": expected a value for '", name,
+                         "' in column ", column + 1, " but the line has only ", fields_.size(), " fields");
+    return fields_[column];
+  }
+  double number(std::size_t column, std::string_view name, bool positive) const {
+    const std::string_view text = field(column, name);
+    double v = 0;
+    std::string_view rest;
+    MERIDIAN_INPUT_CHECK(leading_number(text, v, rest) && trim(rest).empty(), where(column), ": expected a number for '",
+                         name, "', found '", text, "'");
+    MERIDIAN_INPUT_CHECK(!positive || v > 0, where(column), ": '", name, "' must be > 0, found ", text);
+    return v;
+  }
+
+ private:
+  void split() {
+    fields_.clear();
+    std::string_view rest(line_);
+    for (;;) {
+      const std::size_t comma = rest.find(',');
+      fields_.push_back(trim(rest.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  std::string path_;
+  std::ifstream in_;
+  std::string line_;
+  int line_no_ = 0;
+  std::vector<std::string_view> fields_;
+};
+
+}  // namespace
+
+double parse_bandwidth_bps(std::string_view text, std::string_view what) {
+  const std::string_view t = trim(text);
+  double v = 0;
+  std::string_view unit;
+  const std::string accepted = "use a number with a unit: 800kbit, 100Mbit, 1Gbit, 2.5Gbps, or bits per second (1e9)";
+  MERIDIAN_INPUT_CHECK(leading_number(t, v, unit), what, " '", text, "' is not a bandwidth; ", accepted);
+  std::string u = lower(trim(unit));
+  if (u.size() > 2 && u.ends_with("/s")) u.resize(u.size() - 2);
+  if (u.ends_with("ps")) u.resize(u.size() - 2), u += "it";  // Mbps -> Mbit
+  double scale = 0;
+  if (u.empty() || u == "bit") scale = 1;
+  else if (u == "kbit") scale = 1e3;
+  else if (u == "mbit") scale = 1e6;
+  else if (u == "gbit") scale = 1e9;
+  else if (u == "tbit") scale = 1e12;
+  MERIDIAN_INPUT_CHECK(scale > 0, what, " '", text, "': unknown unit '", trim(unit), "'; ", accepted);
+  MERIDIAN_INPUT_CHECK(v > 0, what, " '", text, "' must be > 0");
+  return v * scale;
+}
+
+double parse_duration_s(std::string_view text, std::string_view what) {
+  const std::string_view t = trim(text);
+  double v = 0;
+  std::string_view unit;
+  const std::string accepted = "use a number with a unit: 30ms, 1.5s, 250us (or 0)";
+  MERIDIAN_INPUT_CHECK(leading_number(t, v, unit), what, " '", text, "' is not a duration; ", accepted);
+  const std::string u = lower(trim(unit));
+  double scale = 0;
+  if (u == "s") scale = 1;
+  else if (u == "ms") scale = 1e-3;
+  else if (u == "us") scale = 1e-6;
+  else if (u == "ns") scale = 1e-9;
+  else if (u.empty() && v == 0) scale = 1;
+  MERIDIAN_INPUT_CHECK(scale > 0, what, " '", text, "': ", u.empty() ? "missing unit" : cat("unknown unit '", u, "'"),
+                       "; ", accepted);
+  MERIDIAN_INPUT_CHECK(v >= 0, what, " '", text, "' must not be negative");
+  return v * scale;
+}
+
+// ---- BandwidthSeries
+
+BandwidthSeries::BandwidthSeries(std::vector<double> time_s, std::vector<double> bandwidth_bps)
+    : time_s_(std::move(time_s)), bandwidth_bps_(std::move(bandwidth_bps)) {
+  MERIDIAN_INPUT_CHECK(!time_s_.empty() && time_s_.size() == bandwidth_bps_.size(),
+                       "bandwidth series: needs at least one point and as many times as bandwidths");
+  for (std::size_t i = 0; i < time_s_.size(); ++i) {
+    MERIDIAN_INPUT_CHECK(bandwidth_bps_[i] > 0 && std::isfinite(bandwidth_bps_[i]), "bandwidth series: point ", i,
+                         " has bandwidth ", bandwidth_bps_[i], "; bandwidths must be > 0");
+    MERIDIAN_INPUT_CHECK(i == 0 || time_s_[i] > time_s_[i - 1], "bandwidth series: time ", time_s_[i], " at point ",
+                         i, " does not follow ", i > 0 ? time_s_[i - 1] : 0.0, "; times must increase strictly");
+  }
+}
+
+BandwidthSeries BandwidthSeries::read_csv(const std::string& path) {
+  CsvLines csv(path);
+  MERIDIAN_INPUT_CHECK(csv.next(), path, ": the file is empty; expected the header time_s,bandwidth_bps");
+  const std::size_t t_col = csv.column("time_s"), b_col = csv.column("bandwidth_bps");
+  std::vector<double> times, bws;
+  while (csv.next()) {
+    const double t = csv.number(t_col, "time_s", false);
+    const double b = csv.number(b_col, "bandwidth_bps", true);
+    MERIDIAN_INPUT_CHECK(times.empty() || t > times.back(), csv.where(t_col), ": time_s ", t,
+                         " does not follow the previous time ", times.empty() ? 0.0 : times.back(),
+                         "; times must increase strictly");
+    times.push_back(t);
+    bws.push_back(b);
+  }
+  MERIDIAN_INPUT_CHECK(!times.empty(), path, ": no data lines after the header time_s,bandwidth_bps");
+  return BandwidthSeries(std::move(times), std::move(bws));
+}
+
+std::size_t BandwidthSeries::segment_at(double t) const {
+  const auto it = std::upper_bound(time_s_.begin(), time_s_.end(), t);
+  return it == time_s_.begin() ? 0 : static_cast<std::size_t>(it - time_s_.begin()) - 1;
+}
+
+double BandwidthSeries::bandwidth_at(double t) const { return bandwidth_bps_[segment_at(t)]; }
+
+double BandwidthSeries::next_change_after(double t) const {
+  const auto it = std::upper_bound(time_s_.begin(), time_s_.end(), t);
+  return it == time_s_.end() ? kInf : *it;
+}
+
+double BandwidthSeries::finish_time(double start, double bits) const {
+  double t = start, left = bits;
+  for (std::size_t s = segment_at(t);; ++s) {
+    const double bw = bandwidth_bps_[s];
+    const double end = s + 1 < time_s_.size() ? std::max(time_s_[s + 1], t) : kInf;
+    const double can = (end - t) * bw;  // inf for the last segment
+    if (can >= left) return t + left / bw;
+    left -= can;
+    t = end;
+  }
+}
+
+// ---- RegionTables
+
+RegionTables RegionTables::read(const std::string& throughput_csv, const std::string& rtt_csv) {
+  RegionTables out;
+  out.throughput_file_ = throughput_csv;
+  out.rtt_file_ = rtt_csv;
+  const auto load = [](const std::string& path, const char* value_column, std::vector<Entry>& table) {
+    CsvLines csv(path);
+    MERIDIAN_INPUT_CHECK(csv.next(), path, ": the file is empty; expected a header with src_region,dst_region,",
+                         value_column);
+    const std::size_t s = csv.column("src_region"), d = csv.column("dst_region"), v = csv.column(value_column);
+    while (csv.next()) {
+      const std::string_view src = csv.field(s, "src_region"), dst = csv.field(d, "dst_region");
+      MERIDIAN_INPUT_CHECK(!src.empty() && !dst.empty(), csv.where(src.empty() ? s : d), ": empty region name");
+      table.push_back(Entry{std::string(src), std::string(dst), csv.number(v, value_column, true)});
+    }
+    MERIDIAN_INPUT_CHECK(!table.empty(), path, ": no data lines after the header");
+  };
+  load(throughput_csv, "throughput_gbps", out.throughput_gbps_);
+  load(rtt_csv, "rtt_ms_avg", out.rtt_ms_);
+  return out;
+}
+
+double RegionTables::find(const std::vector<Entry>& table, const std::string& file, const std::string& src,
+                          const std::string& dst, const char* what) {
+  for (const Entry& e : table)
+    if (e.src == src && e.dst == dst) return e.value;
+  std::set<std::string> known;
+  for (const Entry& e : table) known.insert(e.src);
+  std::string some;
+  int shown = 0;
+  for (const std::string& r : known) {
+    if (shown++ == 6) break;
+    some += (some.empty() ? "" : ", ") + r;
+  }
+  throw InputError(cat(file, ": no ", what, " from region '", src, "' to '", dst, "' (", known.size(),
+                       " source regions, e.g. ", some, "); name regions as provider:region exactly as in the file"));
+}
+
+double RegionTables::bandwidth_bps(const std::string& src, const std::string& dst) const {
+  return 1e9 * find(throughput_gbps_, throughput_file_, src, dst, "throughput");
+}
+
+double RegionTables::latency_s(const std::string& src, const std::string& dst) const {
+  return 0.5e-3 * find(rtt_ms_, rtt_file_, src, dst, "round-trip time");
+}
+
+std::vector<std::string> RegionTables::regions() const {
+  std::set<std::string> all;
+  for (const Entry& e : throughput_gbps_) {
+    all.insert(e.src);
+    all.insert(e.dst);
+  }
+  return {all.begin(), all.end()};
+}
+
+// ---- LinkModel
+
+LinkModel LinkModel::uniform(int dcs, double bandwidth_bps, double latency_s) {
+  MERIDIAN_INPUT_CHECK(dcs >= 1, "link model: ", dcs, " data centers; need at least 1");
+  MERIDIAN_INPUT_CHECK(bandwidth_bps > 0, "link model: bandwidth ", bandwidth_bps, " bit/s must be > 0");
+  MERIDIAN_INPUT_CHECK(latency_s >= 0, "link model: latency ", latency_s, " s must not be negative");
+  LinkModel m;
+  m.dcs_ = dcs;
+  m.links_.assign(static_cast<std::size_t>(dcs) * dcs, Link{bandwidth_bps, latency_s, nullptr});
+  return m;
+}
+
+LinkModel LinkModel::from_regions(const std::vector<std::string>& regions, const RegionTables& tables) {
+  const int dcs = static_cast<int>(regions.size());
+  MERIDIAN_INPUT_CHECK(dcs >= 1, "--regions: name at least one region");
+  LinkModel m = uniform(dcs, 1, 0);
+  for (int i = 0; i < dcs; ++i)
+    for (int j = 0; j < dcs; ++j) {
+      if (i == j) continue;
+      MERIDIAN_INPUT_CHECK(regions[i] != regions[j], "--regions: '", regions[i], "' is named twice (data centers ",
+                           i, " and ", j, "); every data center needs its own region");
+      m.link(i, j) = Link{tables.bandwidth_bps(regions[i], regions[j]), tables.latency_s(regions[i], regions[j]),
+                          nullptr};
+    }
+  return m;
+}
+
+const Link& LinkModel::link(int src_dc, int dst_dc) const {
+  MERIDIAN_CHECK(src_dc >= 0 && src_dc < dcs_ && dst_dc >= 0 && dst_dc < dcs_ && src_dc != dst_dc,
+                 "LinkModel::link(", src_dc, ", ", dst_dc, "): not a pair of distinct data centers of ", dcs_);
+  return links_[static_cast<std::size_t>(src_dc) * dcs_ + dst_dc];
+}
+
+Link& LinkModel::link(int src_dc, int dst_dc) {
+  return const_cast<Link&>(static_cast<const LinkModel&>(*this).link(src_dc, dst_dc));
+}
+
+void LinkModel::set_series(std::shared_ptr<const BandwidthSeries> series) {
+  for (Link& l : links_) l.series = series;
+}
+
+double LinkModel::min_bandwidth_at(double t) const {
+  double bw = kInf;
+  for (int i = 0; i < dcs_; ++i)
+    for (int j = 0; j < dcs_; ++j)
+      if (i != j) bw = std::min(bw, link(i, j).bandwidth_at(t));
+  return bw;
+}
+
+double LinkModel::max_latency_s() const {
+  double lat = 0;
+  for (int i = 0; i < dcs_; ++i)
+    for (int j = 0; j < dcs_; ++j)
+      if (i != j) lat = std::max(lat, link(i, j).latency_s);
+  return lat;
+}
+
+std::string LinkModel::describe() const {
+  if (dcs_ == 1) return "1 DC (no WAN links)";
+  const double lo = min_bandwidth_at(0);
+  double hi = 0;
+  for (int i = 0; i < dcs_; ++i)
+    for (int j = 0; j < dcs_; ++j)
+      if (i != j) hi = std::max(hi, link(i, j).bandwidth_at(0));
+  const auto mbit = [](double bps) { return cat(bps / 1e6, " Mbit/s"); };
+  return cat(dcs_, " DCs, ", lo == hi ? mbit(lo) : cat(mbit(lo), "..", mbit(hi)), ", up to ",
+             max_latency_s() * 1e3, " ms one way", links_.front().series || links_.back().series ? ", traced" : "");
+}
+
+}  // namespace meridian

@@ -1,0 +1,307 @@
+// WAN emulation: the paced exchange (per-link clocks, chunked sends released at their deadlines),
+// the hierarchical collectives built on it, and the byte counters. Buffers are host arrays.
+#include "comm/wan_communicator.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <set>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace meridian {
+namespace {
+
+constexpr int kLeaderTag = 7;  // tag of the leaders' ring and broadcast messages
+constexpr double kProgressStep_s = 200e-6;  // longest sleep between two MPI progress calls while pacing
+
+template <class T>
+void combine_typed(T* acc, const T* in, std::int64_t n, ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum:
+    case ReduceOp::avg:
+      for (std::int64_t i = 0; i < n; ++i) acc[i] += in[i];
+      return;
+    case ReduceOp::max:
+      for (std::int64_t i = 0; i < n; ++i) acc[i] = std::max(acc[i], in[i]);
+      return;
+    case ReduceOp::min:
+      for (std::int64_t i = 0; i < n; ++i) acc[i] = std::min(acc[i], in[i]);
+      return;
+  }
+}
+
+void combine(void* acc, const void* in, std::int64_t n, DType dtype, ReduceOp op) {
+  switch (dtype) {
+    case DType::f32: return combine_typed(static_cast<float*>(acc), static_cast<const float*>(in), n, op);
+    case DType::f64: return combine_typed(static_cast<double*>(acc), static_cast<const double*>(in), n, op);
+    case DType::i32:
+      return combine_typed(static_cast<std::int32_t*>(acc), static_cast<const std::int32_t*>(in), n, op);
+    case DType::i64:
+      return combine_typed(static_cast<std::int64_t*>(acc), static_cast<const std::int64_t*>(in), n, op);
+    default: break;
+  }
+  throw InputError(cat("WAN emulation: reductions over ", dtype_name(dtype), " are not supported; use f32, f64, ",
+                       "i32 or i64"));
+}
+
+void divide(void* buffer, std::int64_t n, DType dtype, int by) {
+  if (dtype == DType::f32) {
+    auto* p = static_cast<float*>(buffer);
+    for (std::int64_t i = 0; i < n; ++i) p[i] /= static_cast<float>(by);
+  } else {
+    auto* p = static_cast<double*>(buffer);
+    for (std::int64_t i = 0; i < n; ++i) p[i] /= static_cast<double>(by);
+  }
+}
+
+}  // namespace
+
+WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links, WanOptions options)
+    : dc_of_rank_(std::move(dc_of_rank)), links_(std::move(links)), options_(options) {
+  world_ = std::make_unique<MpiCommunicator>(comm);
+  const int n = world_->size();
+  MERIDIAN_INPUT_CHECK(static_cast<int>(dc_of_rank_.size()) == n, "WAN emulation: the data-center map names ",
+                       dc_of_rank_.size(), " ranks but the communicator has ", n);
+  MERIDIAN_INPUT_CHECK(options_.chunk_bytes >= 1024, "WAN emulation: chunk_bytes ", options_.chunk_bytes,
+                       " is below 1 KiB");
+  const std::set<int> used(dc_of_rank_.begin(), dc_of_rank_.end());
+  MERIDIAN_INPUT_CHECK(*used.begin() == 0 && *used.rbegin() == links_.dcs() - 1 &&
+                           static_cast<int>(used.size()) == links_.dcs(),
+                       "WAN emulation: the ranks use data-center ids ", *used.begin(), "..", *used.rbegin(), " (",
+                       used.size(), " distinct) but the link model has ", links_.dcs(),
+                       " data centers; every id 0..", links_.dcs() - 1, " needs at least one rank");
+  leader_of_dc_.assign(static_cast<std::size_t>(links_.dcs()), n);
+  for (int r = n - 1; r >= 0; --r) leader_of_dc_[static_cast<std::size_t>(dc_of_rank_[r])] = r;
+  dc_ = world_->split(dc_id(), rank());
+  const bool leader = leader_of_dc_[static_cast<std::size_t>(dc_id())] == rank();
+  MPI_Comm sub = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split(world_->mpi_comm(), leader ? 0 : MPI_UNDEFINED, dc_id(), &sub));
+  if (sub != MPI_COMM_NULL) {
+    leaders_ = std::make_unique<MpiCommunicator>(sub);
+    MPI_CHECK(MPI_Comm_free(&sub));
+  }
+  link_free_at_.assign(static_cast<std::size_t>(links_.dcs()), 0.0);
+  stats_.bytes_to_dc.assign(static_cast<std::size_t>(links_.dcs()), 0);
+  world_->barrier();
+  zero_ = std::chrono::steady_clock::now();
+}
+
+WanCommunicator::~WanCommunicator() {
+  executor_.reset();  // runs what is queued (the other ranks take part), then stops the worker
+}
+
+double WanCommunicator::clock_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - zero_).count();
+}
+
+std::chrono::steady_clock::time_point WanCommunicator::at(double clock_s) const {
+  return zero_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(clock_s));
+}
+
+WanStats WanCommunicator::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The paced exchange
+
+void WanCommunicator::paced_exchange(MPI_Comm comm, int tag, const std::vector<Transfer>& sends,
+                                     const std::vector<Transfer>& recvs) {
+  const std::int64_t chunk = options_.chunk_bytes;
+  std::vector<MPI_Request> requests;
+  for (const Transfer& r : recvs)
+    for (std::int64_t off = 0; off < r.bytes; off += chunk) {
+      MPI_Request q = MPI_REQUEST_NULL;
+      MPI_CHECK(MPI_Irecv(r.data + off, static_cast<int>(std::min(chunk, r.bytes - off)), MPI_BYTE, r.peer, tag,
+                          comm, &q));
+      requests.push_back(q);
+    }
+  // Every chunk's release time: its link serialises it after the link's previous chunk (from this
+  // rank), and it arrives one latency later. Chunks of one send stay in order.
+  struct Release {
+    double at_s;
+    const Transfer* t;
+    std::int64_t off;
+  };
+  std::vector<Release> releases;
+  const double now = clock_s();
+  for (const Transfer& s : sends) {
+    if (s.peer_dc == dc_id()) {  // inside the data center: no pacing
+      for (std::int64_t off = 0; off < s.bytes; off += chunk) releases.push_back({now, &s, off});
+      continue;
+    }
+    const Link& link = links_.link(dc_id(), s.peer_dc);
+    double& free_at = link_free_at_[static_cast<std::size_t>(s.peer_dc)];
+    for (std::int64_t off = 0; off < s.bytes; off += chunk) {
+      const double start = std::max(now, free_at);
+      free_at = link.finish_time(start, 8.0 * static_cast<double>(std::min(chunk, s.bytes - off)));
+      releases.push_back({free_at + link.latency_s, &s, off});
+    }
+  }
+  std::stable_sort(releases.begin(), releases.end(),
+                   [](const Release& a, const Release& b) { return a.at_s < b.at_s; });
+  double waited = 0;
+  for (const Release& r : releases) {
+    const double before = clock_s();
+    // Until the chunk's release time, keep the chunks already sent moving (MPI progresses a large
+    // send only inside MPI calls) and sleep in short steps.
+    for (double now_s = before; now_s < r.at_s; now_s = clock_s()) {
+      if (!requests.empty()) {
+        int done = 0;
+        MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+      }
+      std::this_thread::sleep_until(at(std::min(r.at_s, now_s + kProgressStep_s)));
+    }
+    waited += clock_s() - before;
+    MPI_Request q = MPI_REQUEST_NULL;
+    MPI_CHECK(MPI_Isend(r.t->data + r.off, static_cast<int>(std::min(chunk, r.t->bytes - r.off)), MPI_BYTE, r.t->peer,
+                        tag, comm, &q));
+    requests.push_back(q);
+  }
+  MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+  std::lock_guard lock(stats_mutex_);
+  for (const Transfer& s : sends)
+    if (s.peer_dc != dc_id()) stats_.bytes_to_dc[static_cast<std::size_t>(s.peer_dc)] += s.bytes;
+  stats_.paced_wait_s += waited;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collectives
+
+void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dtype, ReduceOp op) {
+  const ReduceOp inner = op == ReduceOp::avg ? ReduceOp::sum : op;
+  dc_->all_reduce(buffer, buffer, count, dtype, inner);
+  if (leaders_ != nullptr && leaders_->size() > 1) {
+    // Ring all-reduce among the leaders: reduce-scatter, then all-gather, block b of the buffer
+    // owned by leader b. Every block is summed in the same ring order, so all ranks end with the
+    // same bits.
+    const int k = leaders_->size(), me = leaders_->rank();
+    const int next = (me + 1) % k, prev = (me + k - 1) % k;
+    const std::size_t esize = dtype_size(dtype);
+    const auto block_begin = [&](int b) { return count * b / k; };
+    const auto block_ptr = [&](int b) { return static_cast<char*>(buffer) + block_begin(b) * esize; };
+    const auto block_len = [&](int b) { return block_begin(b + 1) - block_begin(b); };
+    std::vector<char> incoming(static_cast<std::size_t>((count / k + 1) * static_cast<std::int64_t>(esize)));
+    const MPI_Comm comm = leaders_->mpi_comm();
+    for (int s = 0; s < k - 1; ++s) {
+      const int out = ((me - s) % k + k) % k, in = ((me - s - 1) % k + k) % k;
+      paced_exchange(comm, kLeaderTag,
+                     {Transfer{next, next, block_ptr(out), block_len(out) * static_cast<std::int64_t>(esize)}},
+                     {Transfer{prev, prev, incoming.data(), block_len(in) * static_cast<std::int64_t>(esize)}});
+      combine(block_ptr(in), incoming.data(), block_len(in), dtype, op);
+    }
+    for (int s = 0; s < k - 1; ++s) {
+      const int out = ((me + 1 - s) % k + k) % k, in = ((me - s) % k + k) % k;
+      paced_exchange(comm, kLeaderTag,
+                     {Transfer{next, next, block_ptr(out), block_len(out) * static_cast<std::int64_t>(esize)}},
+                     {Transfer{prev, prev, block_ptr(in), block_len(in) * static_cast<std::int64_t>(esize)}});
+    }
+  }
+  dc_->broadcast(buffer, count, dtype, 0);  // the leader is the lowest rank of its data center
+  if (op == ReduceOp::avg) divide(buffer, count, dtype, size());
+}
+
+void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root) {
+  const int root_dc = dc_of_rank_[static_cast<std::size_t>(root)];
+  if (dc_id() == root_dc) {  // root's data center, its leader included, first
+    int local_root = 0;  // root's rank inside the data center (ranked by world rank)
+    for (int r = 0; r < root; ++r) local_root += dc_of_rank_[static_cast<std::size_t>(r)] == root_dc ? 1 : 0;
+    dc_->broadcast(buffer, bytes, DType::u8, local_root);
+  }
+  if (leaders_ != nullptr && leaders_->size() > 1) {
+    std::vector<Transfer> sends, recvs;
+    char* data = static_cast<char*>(buffer);
+    if (dc_id() == root_dc) {
+      for (int d = 0; d < leaders_->size(); ++d)
+        if (d != root_dc) sends.push_back(Transfer{d, d, data, bytes});
+    } else {
+      recvs.push_back(Transfer{root_dc, root_dc, data, bytes});
+    }
+    paced_exchange(leaders_->mpi_comm(), kLeaderTag, sends, recvs);
+  }
+  if (dc_id() != root_dc) dc_->broadcast(buffer, bytes, DType::u8, 0);
+}
+
+void WanCommunicator::do_all_reduce(const void* send, void* recv, std::int64_t count, DType dtype, ReduceOp op,
+                                    Request* request) {
+  // Checked here, before anything is queued, so that a bad dtype fails on every rank alike.
+  MERIDIAN_INPUT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i32 || dtype == DType::i64,
+                       "WAN emulation: reductions over ", dtype_name(dtype),
+                       " are not supported; use f32, f64, i32 or i64");
+  executor_->run(
+      [=, this] {
+        if (send != recv) std::memcpy(recv, send, static_cast<std::size_t>(count) * dtype_size(dtype));
+        all_reduce_body(recv, count, dtype, op);
+      },
+      request);
+}
+
+void WanCommunicator::do_broadcast(void* buffer, std::int64_t count, DType dtype, int root, Request* request) {
+  const std::int64_t bytes = count * static_cast<std::int64_t>(dtype_size(dtype));
+  executor_->run([=, this] { broadcast_body(buffer, bytes, root); }, request);
+}
+
+// One paced broadcast per rank's block: correct for any placement, at the cost of sending every
+// block from its own data center (fine for the small gathers of metrics it is used for).
+void WanCommunicator::do_all_gather(const void* send, void* recv, std::int64_t count_per_rank, DType dtype,
+                                    Request* request) {
+  const std::int64_t bytes = count_per_rank * static_cast<std::int64_t>(dtype_size(dtype));
+  executor_->run(
+      [=, this] {
+        char* out = static_cast<char*>(recv);
+        if (send != out + rank() * bytes) std::memcpy(out + rank() * bytes, send, static_cast<std::size_t>(bytes));
+        for (int r = 0; r < size(); ++r) broadcast_body(out + r * bytes, bytes, r);
+      },
+      request);
+}
+
+// All-reduce of the whole buffer, then this rank's block: twice the traffic of a ring
+// reduce-scatter, but exact and simple.
+void WanCommunicator::do_reduce_scatter(const void* send, void* recv, std::int64_t count_per_rank, DType dtype,
+                                        ReduceOp op, Request* request) {
+  MERIDIAN_INPUT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i32 || dtype == DType::i64,
+                       "WAN emulation: reductions over ", dtype_name(dtype),
+                       " are not supported; use f32, f64, i32 or i64");
+  executor_->run(
+      [=, this] {
+        const std::size_t esize = dtype_size(dtype);
+        std::vector<char> all(static_cast<std::size_t>(count_per_rank * size()) * esize);
+        std::memcpy(all.data(), send, all.size());
+        all_reduce_body(all.data(), count_per_rank * size(), dtype, op);
+        std::memcpy(recv, all.data() + static_cast<std::size_t>(count_per_rank * rank()) * esize,
+                    static_cast<std::size_t>(count_per_rank) * esize);
+      },
+      request);
+}
+
+// Unpaced: a barrier carries no payload, and its latency cost is not modelled.
+void WanCommunicator::do_barrier(Request* request) {
+  executor_->run([this] { world_->barrier(); }, request);
+}
+
+void WanCommunicator::do_send_recv(const void* send_buffer, std::int64_t send_count, int dest, void* recv_buffer,
+                                   std::int64_t recv_count, int source, DType dtype, int tag, Request* request) {
+  const std::int64_t esize = static_cast<std::int64_t>(dtype_size(dtype));
+  executor_->run(
+      [=, this] {
+        std::vector<Transfer> sends, recvs;
+        if (dest != no_peer)
+          sends.push_back(Transfer{dest, dc_of_rank_[static_cast<std::size_t>(dest)],
+                                   static_cast<char*>(const_cast<void*>(send_buffer)), send_count * esize});
+        if (source != no_peer)
+          recvs.push_back(Transfer{source, dc_of_rank_[static_cast<std::size_t>(source)],
+                                   static_cast<char*>(recv_buffer), recv_count * esize});
+        paced_exchange(world_->mpi_comm(), tag, sends, recvs);
+      },
+      request);
+}
+
+std::unique_ptr<Communicator> WanCommunicator::do_split(int, int) {
+  throw Error("WanCommunicator::split: a WAN-emulated communicator cannot be split; split the MPI communicator "
+              "first and build a WanCommunicator over each part");
+}
+
+}  // namespace meridian
