@@ -17,6 +17,7 @@
 #include "common/cli.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "comm/process_mesh.hpp"
+#include "comm/wan_communicator.hpp"
 #include "comm_bench.hpp"
 #include "core/error.hpp"
 #include "core/results.hpp"
@@ -55,6 +56,8 @@ struct Options {
   int dcs = 1;
   std::string dc_map;
   int ranks_per_node = 0;
+  // WAN emulation between the data centers (--bandwidth, --latency, --link-trace, --regions, --region-tables).
+  LinkOptions link;
 
   // Parsed from the text fields.
   std::vector<Collective> collectives;
@@ -152,7 +155,9 @@ nlohmann::json options_json(const Options& o) {
           {"raw", o.raw},            {"root", o.root},            {"json", o.json_path},
           {"out", o.out_dir},        {"threads", o.threads},      {"group", o.group},
           {"dp", o.dp},              {"tp", o.tp},                {"pp", o.pp},
-          {"dcs", o.dcs},            {"dc_map", o.dc_map},        {"ranks_per_node", o.ranks_per_node}};
+          {"dcs", o.dcs},            {"dc_map", o.dc_map},        {"ranks_per_node", o.ranks_per_node},
+          {"bandwidth", o.link.bandwidth}, {"latency", o.link.latency}, {"link_trace", o.link.link_trace},
+          {"regions", o.link.regions}, {"region_tables", o.link.region_tables}};
 }
 
 std::string human_bytes(std::int64_t b) {
@@ -199,7 +204,26 @@ struct Row {
   Timing timing;
   std::int64_t wrong = -1;  // over all ranks; -1 = not checked
   double algbw_gbps = 0, busbw_gbps = 0, raw_busbw_gbps = -1, ratio = -1;
+  double link_gbps = -1, wan_gbps = -1;  // WAN emulation: configured and achieved inter-DC bandwidth
 };
+
+// The inter-DC bandwidth a WAN-emulated operation achieved: the bytes it puts on the slowest link,
+// over its time less the latencies it pays in sequence (broadcast and sendrecv: one message;
+// all_reduce: the leaders' ring, 2(K-1) steps of size/K). -1 for the gathers, whose emulation does
+// not follow one simple pattern.
+double wan_achieved_bps(Collective c, std::int64_t bytes, double time_s, const LinkModel& links) {
+  const int k = links.dcs();
+  double wire_bytes = -1, latencies = 0;
+  if (c == Collective::broadcast || c == Collective::sendrecv) {
+    wire_bytes = static_cast<double>(bytes);
+    latencies = 1;
+  } else if (c == Collective::all_reduce) {
+    wire_bytes = static_cast<double>(bytes) * 2.0 * (k - 1) / k;
+    latencies = 2.0 * (k - 1);
+  }
+  const double moving_s = time_s - latencies * links.max_latency_s();
+  return wire_bytes > 0 && moving_s > 0 ? 8.0 * wire_bytes / moving_s : -1;
+}
 
 int run(const Options& o, const Runtime& runtime, const std::vector<std::string>& command_line) {
   // The mesh validates --dp/--tp/--pp/--dcs/--dc-map/--ranks-per-node against the world size
@@ -225,8 +249,21 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
                        "more ranks");
   MERIDIAN_INPUT_CHECK(o.root >= 0 && o.root < ranks, "--root ", o.root, " is not a rank of the group (0..", ranks - 1,
                        ")");
-  std::unique_ptr<Communicator> comm = make_communicator(o.backend, base);
-  const bool with_raw = o.raw != 0 && o.backend == CommBackend::mpi;
+  const bool wan = o.link.any();
+  MERIDIAN_INPUT_CHECK(!wan || (o.group == "world" && o.backend == CommBackend::mpi && mesh.layout().num_dcs() > 1),
+                       "--bandwidth/--regions/--link-trace emulate WAN links between data centers: they need "
+                       "--dcs N or --dc-map with at least 2 data centers, --group world and --backend mpi");
+  std::unique_ptr<Communicator> comm;
+  const LinkModel* links = nullptr;
+  if (wan) {
+    auto w = std::make_unique<WanCommunicator>(base, mesh.layout().dc_of_rank(),
+                                               make_link_model(o.link, mesh.layout().num_dcs()));
+    links = &w->links();
+    comm = std::move(w);
+  } else {
+    comm = make_communicator(o.backend, base);
+  }
+  const bool with_raw = o.raw != 0 && o.backend == CommBackend::mpi && !wan;
   MPI_Comm raw_comm = MPI_COMM_NULL, timing_comm = MPI_COMM_NULL;
   MPI_CHECK(MPI_Comm_dup(base, &raw_comm));
   MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &timing_comm));
@@ -241,7 +278,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   ResultsDir results(o.out_dir, info, MPI_COMM_WORLD);
   results.open_metrics({"collective", "backend", "nonblocking", "group", "ranks", "bytes", "count", "dtype", "redop",
                         "time_us", "algbw_gbps", "busbw_gbps", "wrong", "raw_time_us", "raw_busbw_gbps",
-                        "ratio_ours_raw", "iters", "rounds"});
+                        "ratio_ours_raw", "iters", "rounds", "link_gbps", "wan_gbps"});
 
   // Buffers for the largest case of any collective: max_bytes elements of send and recv.
   const std::int64_t max_elements = o.max_bytes / static_cast<std::int64_t>(dtype_size(o.dtype)) + 1;
@@ -260,6 +297,10 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   if (o.group != "world")
     out(printer, "# group %s: %d groups of %d ranks, all measured at once; mesh %s\n", o.group.c_str(),
         runtime.world_size() / ranks, ranks, mesh.layout().describe().c_str());
+  if (wan)
+    out(printer, "# WAN emulation: %s; link_Gbps: configured bandwidth of the slowest inter-DC link at time 0; "
+              "wan_Gbps: bytes on that link x 8 / (time - latencies in sequence); wan/link: their ratio\n",
+        links->describe().c_str());
   print_ranks(MPI_COMM_WORLD, device_name(device));
   out(printer, "#\n# time_us: mean over the %d iterations of a round on each rank, then MAX over ranks, then the median "
             "of %d rounds\n", o.iters, o.rounds);
@@ -287,6 +328,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     out(printer, "# %12s %12s %5s %6s %11s %11s %11s %7s", "size", "count", "type", "redop", "time_us", "algbw_GBps",
         "busbw_GBps", "#wrong");
     if (with_raw) out(printer, " %11s %11s %9s", "raw_time_us", "raw_busbw", "ours/raw");
+    if (wan) out(printer, " %9s %9s %8s", "link_Gbps", "wan_Gbps", "wan/link");
     out(printer, "\n");
     for (std::int64_t bytes : sizes_of(o)) {
       Row row;
@@ -308,6 +350,11 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
             raw_seconds > 0 ? static_cast<double>(row.c.bytes) / raw_seconds / 1e9 * busbw_factor(collective, ranks) : 0;
         row.ratio = row.timing.ratio;
       }
+      if (wan) {
+        row.link_gbps = links->min_bandwidth_at(0) / 1e9;
+        const double achieved = wan_achieved_bps(collective, row.c.bytes, seconds, *links);
+        row.wan_gbps = achieved > 0 ? achieved / 1e9 : -1;
+      }
       const std::string redop = reduces ? std::string(reduce_op_name(o.redop)) : "none";
       const std::string wrong_text = row.wrong < 0 ? "N/A" : std::to_string(row.wrong);
       out(printer, "  %12lld %12lld %5s %6s %11.2f %11.3f %11.3f %7s", static_cast<long long>(row.c.bytes),
@@ -320,6 +367,13 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
           out(printer, " %11s %11s %9s", "-", "-", "-");
         }
       }
+      if (wan) {
+        if (row.wan_gbps > 0) {
+          out(printer, " %9.4f %9.4f %8.3f", row.link_gbps, row.wan_gbps, row.wan_gbps / row.link_gbps);
+        } else {
+          out(printer, " %9.4f %9s %8s", row.link_gbps, "-", "-");
+        }
+      }
       out(printer, "\n");
       if (printer == 0) std::fflush(stdout);
       auto maybe = [](double x) -> CsvValue { return x >= 0 ? CsvValue{x} : CsvValue{std::string()}; };
@@ -328,7 +382,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
                            row.timing.time_us, row.algbw_gbps, row.busbw_gbps,
                            row.wrong < 0 ? CsvValue{std::string("N/A")} : CsvValue{row.wrong},
                            maybe(row.timing.raw_time_us), maybe(row.raw_busbw_gbps), maybe(row.ratio),
-                           std::int64_t{o.iters}, std::int64_t{o.rounds}});
+                           std::int64_t{o.iters}, std::int64_t{o.rounds}, maybe(row.link_gbps), maybe(row.wan_gbps)});
       rows.push_back(row);
     }
   }
@@ -338,6 +392,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   std::int64_t wrong_total = 0;
   bool checked = false;
   double min_ratio_1mib = std::numeric_limits<double>::infinity();
+  double wan_low = std::numeric_limits<double>::infinity(), wan_high = 0;  // achieved / configured, >= 1 MiB
   nlohmann::json records = nlohmann::json::array();
   for (const Row& row : rows) {
     busbw_sum += row.busbw_gbps;
@@ -347,6 +402,10 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     }
     if (row.collective == Collective::all_reduce && row.c.bytes >= (std::int64_t{1} << 20) && row.ratio >= 0)
       min_ratio_1mib = std::min(min_ratio_1mib, row.ratio);
+    if (row.wan_gbps > 0 && row.c.bytes >= (std::int64_t{1} << 20)) {
+      wan_low = std::min(wan_low, row.wan_gbps / row.link_gbps);
+      wan_high = std::max(wan_high, row.wan_gbps / row.link_gbps);
+    }
     nlohmann::json record = {{"collective", collective_name(row.collective)},
                              {"backend", o.backend_name},
                              {"nonblocking", o.nonblocking != 0},
@@ -360,6 +419,10 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
                              {"algbw_gbps", row.algbw_gbps},
                              {"busbw_gbps", row.busbw_gbps},
                              {"wrong", row.wrong < 0 ? nlohmann::json() : nlohmann::json(row.wrong)}};
+    if (row.wan_gbps > 0) {
+      record["link_gbps"] = row.link_gbps;
+      record["wan_gbps"] = row.wan_gbps;
+    }
     if (row.timing.raw_time_us >= 0) {
       record["raw_time_us"] = row.timing.raw_time_us;
       record["raw_busbw_gbps"] = row.raw_busbw_gbps;
@@ -374,6 +437,11 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   if (have_ratio)
     out(printer, "# all_reduce >= 1 MiB  : lowest busbw ours/raw MPI %.3f (target >= 0.95: %s)\n", min_ratio_1mib,
         min_ratio_1mib >= 0.95 ? "met" : "NOT met");
+  const bool have_wan = std::isfinite(wan_low);
+  if (have_wan)
+    out(printer, "# WAN >= 1 MiB         : achieved / configured inter-DC bandwidth %.3f .. %.3f (target within "
+              "0.95 .. 1.05: %s)\n",
+        wan_low, wan_high, wan_low >= 0.95 && wan_high <= 1.05 ? "met" : "NOT met");
   if (checked) {
     out(printer, "# verification: %s, %lld wrong elements in %zu checked results\n", wrong_total ? "FAIL" : "PASS",
         static_cast<long long>(wrong_total), rows.size());
@@ -391,6 +459,11 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
                             {"checked", checked},
                             {"wrong_total", wrong_total},
                             {"verified", checked && wrong_total == 0}};
+  if (have_wan) {
+    summary["wan_links"] = links->describe();
+    summary["wan_ratio_low_ge_1MiB"] = wan_low;
+    summary["wan_ratio_high_ge_1MiB"] = wan_high;
+  }
   if (have_ratio) {
     summary["all_reduce_min_ratio_ours_raw_ge_1MiB"] = min_ratio_1mib;
     summary["all_reduce_ratio_target"] = 0.95;
@@ -444,7 +517,17 @@ int main(int argc, char** argv) {
     app.add_option("--dcs", o.dcs, "Data centers: this many contiguous blocks of ranks");
     app.add_option("--dc-map", o.dc_map, "Data center of every rank, e.g. 0,0,1,1 (instead of --dcs)");
     app.add_option("--ranks-per-node", o.ranks_per_node, "Emulated nodes of this many consecutive ranks (0: real nodes)");
+    app.add_option("--bandwidth", o.link.bandwidth, "Emulate WAN links of this bandwidth between the data centers (100Mbit, 1Gbit)");
+    app.add_option("--latency", o.link.latency, "One-way latency of the emulated WAN links (30ms)");
+    app.add_option("--link-trace", o.link.link_trace, "CSV time_s,bandwidth_bps: the WAN links' bandwidth over time");
+    app.add_option("--regions", o.link.regions, "Data center i in region i (aws:us-east-1,gcp:europe-west4-a); needs --region-tables");
+    app.add_option("--region-tables", o.link.region_tables, "Folder with inter_region_throughput.csv and inter_region_rtt.csv");
     if (!cli::parse(app, argc, argv)) return 0;
+    if (o.link.any()) {  // paced transfers take real time: fewer repetitions unless asked for
+      if (app.count("--iters") == 0) o.iters = 1;
+      if (app.count("--warmup_iters") == 0) o.warmup_iters = 1;
+      if (app.count("--rounds") == 0) o.rounds = 3;
+    }
     bench::finish_parsing(o);
     RuntimeOptions runtime_options;
     runtime_options.threads = o.threads;

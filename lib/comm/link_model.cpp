@@ -319,4 +319,38 @@ std::string LinkModel::describe() const {
              max_latency_s() * 1e3, " ms one way", links_.front().series || links_.back().series ? ", traced" : "");
 }
 
+LinkModel make_link_model(const LinkOptions& o, int dcs) {
+  MERIDIAN_INPUT_CHECK(o.any(), "no WAN link given: pass --bandwidth (e.g. 100Mbit), --regions with --region-tables, "
+                       "or --link-trace FILE");
+  MERIDIAN_INPUT_CHECK(o.bandwidth.empty() || o.regions.empty(),
+                       "--bandwidth and --regions both give the links' bandwidth; pass one of them");
+  LinkModel model;
+  if (!o.regions.empty()) {
+    MERIDIAN_INPUT_CHECK(o.latency == "0", "--latency and --regions both give the links' latency; pass one of them");
+    MERIDIAN_INPUT_CHECK(!o.region_tables.empty(), "--regions needs --region-tables DIR: the folder holding "
+                         "inter_region_throughput.csv and inter_region_rtt.csv (the Skyplane project publishes such tables)");
+    std::vector<std::string> names;
+    std::string_view rest = o.regions;
+    for (;;) {
+      const std::size_t comma = rest.find(',');
+      names.emplace_back(trim(rest.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    MERIDIAN_INPUT_CHECK(static_cast<int>(names.size()) == dcs, "--regions names ", names.size(),
+                         " regions but the run has ", dcs, " data centers; name one region per data center");
+    const std::string dir = o.region_tables;
+    model = LinkModel::from_regions(
+        names, RegionTables::read(dir + "/inter_region_throughput.csv", dir + "/inter_region_rtt.csv"));
+  } else {
+    const double latency = parse_duration_s(o.latency, "--latency");
+    // With only a trace, the constant bandwidth is a placeholder that the series replaces.
+    const double bw = o.bandwidth.empty() ? 1.0 : parse_bandwidth_bps(o.bandwidth, "--bandwidth");
+    model = LinkModel::uniform(dcs, bw, latency);
+  }
+  if (!o.link_trace.empty())
+    model.set_series(std::make_shared<const BandwidthSeries>(BandwidthSeries::read_csv(o.link_trace)));
+  return model;
+}
+
 }  // namespace meridian

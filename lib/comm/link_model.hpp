@@ -101,4 +101,19 @@ class LinkModel {
   std::vector<Link> links_;  // dcs x dcs, row = src
 };
 
+// The link options every WAN-emulating app takes, as text (parsed by make_link_model).
+struct LinkOptions {
+  std::string bandwidth;      // --bandwidth 100Mbit: every inter-DC link
+  std::string latency = "0";  // --latency 30ms: one way, every inter-DC link (with --bandwidth/--link-trace)
+  std::string link_trace;     // --link-trace FILE: time_s,bandwidth_bps for every inter-DC link
+  std::string regions;        // --regions aws:us-east-1,gcp:europe-west4-a: data center i in region i
+  std::string region_tables;  // --region-tables DIR: inter_region_throughput.csv and inter_region_rtt.csv
+  bool any() const { return !bandwidth.empty() || !link_trace.empty() || !regions.empty(); }
+};
+
+// The link model for `dcs` data centers from the options: --regions (with --region-tables), or
+// --bandwidth, or --link-trace alone; --link-trace on top of either makes the bandwidth follow the
+// trace. InputError naming the flags for every conflict or omission.
+LinkModel make_link_model(const LinkOptions& options, int dcs);
+
 }  // namespace meridian
