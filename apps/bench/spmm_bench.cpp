@@ -1,6 +1,6 @@
-// spmm_bench: the N:M sparse SpMM kernel (kernels/cpu/nm_sparse.hpp) against dense sgemm (OpenBLAS)
-// on the same inputs, in the manner of the NM-SpMM reference suite, with an untimed check.
-// Shapes as in the reference: C (M x N) = A (M x K) · B (K x N); B is the N:M sparse weight.
+// spmm_bench: the N:M sparse SpMM kernel (kernels/cpu/nm_sparse.hpp) and, with --op, its training products
+// against dense sgemm (OpenBLAS) on the same inputs, in the manner of the NM-SpMM reference suite, untimed check.
+// Shapes as in the reference: C (M x N) = A (M x K) · B (K x N); B is the N:M sparse weight; dA (M x K), dC (M x N).
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +30,9 @@
 #include "kernels/common/nm_layout.hpp"
 #include "kernels/cpu/nm_sparse.hpp"
 #include "kernels/cpu/ops.hpp"
+#ifdef MERIDIAN_HAVE_CUDA
+#include "spmm_bench_cuda.hpp"  // --device cuda
+#endif
 
 namespace meridian::bench {
 namespace {
@@ -59,8 +62,10 @@ struct Options {
   std::string json_path;
   std::string csv_path;
   std::string out_dir;
+  std::string op = "forward";  // forward | grad_a | grad_b | all
 
   // Parsed from the text fields.
+  std::vector<std::string> ops;  // the products --op names, in table order
   std::vector<Shape3> shapes;
   std::vector<Sparsity> sparsities;
   std::int64_t flush_bytes = 0;
@@ -176,8 +181,12 @@ void finish_parsing(Options& o) {
                        o.flush_mb);
   MERIDIAN_INPUT_CHECK(o.threads >= 0, "--threads must be >= 0 (0: automatic), got ", o.threads);
   const Device device = parse_device(o.device_name);  // InputError for names that are no device
-  MERIDIAN_INPUT_CHECK(device.is_cpu(), "--device ", o.device_name, ": the CUDA N:M SpMM kernel is not written yet "
-                       "(kernels/cuda has no nm_sparse); only --device cpu can be benchmarked today");
+#ifdef MERIDIAN_HAVE_CUDA
+  if (!device.is_cpu()) check_cuda_bench_options(o.device_name, o.op);  // runs in spmm_bench_cuda.cpp
+#else
+  MERIDIAN_INPUT_CHECK(device.is_cpu(), "--device ", o.device_name, ": this build has no CUDA backend (configure "
+                       "with -DMERIDIAN_ENABLE_CUDA=ON); only --device cpu can be benchmarked");
+#endif
   if (!o.shapes_text.empty()) {
     o.shapes = parse_shapes(o.shapes_text);
   } else if (o.suite == "full") {
@@ -188,17 +197,26 @@ void finish_parsing(Options& o) {
       for (const auto& p : quick_pairs) o.shapes.push_back({rows, p[0], p[1]});
   }
   o.sparsities = parse_sparsities(o.sparsity_text);
+  MERIDIAN_INPUT_CHECK(o.op == "forward" || o.op == "grad_a" || o.op == "grad_b" || o.op == "all", "--op: '", o.op,
+                       "' is not a product; use forward (C = A·B), grad_a (dA = dC·Bᵀ), grad_b (dB = Aᵀ·dC at the "
+                       "kept positions) or all");
+  o.ops = o.op == "all" ? std::vector<std::string>{"forward", "grad_a", "grad_b"} : std::vector<std::string>{o.op};
   o.flush_bytes = o.flush_mb > 0 ? std::int64_t{o.flush_mb} << 20
                                  : std::max<std::int64_t>(std::int64_t{64} << 20, 2 * last_level_cache_bytes());
 }
 
 nlohmann::json options_json(const Options& o) {
-  return {{"suite", o.suite},       {"shapes", o.shapes_text}, {"sparsity", o.sparsity_text},
-          {"repeats", o.repeats},   {"warmup", o.warmup},      {"flush_mb", o.flush_mb},
-          {"flush_bytes", o.flush_bytes}, {"check", o.check},  {"device", o.device_name},
-          {"threads", o.threads},   {"seed", o.seed},          {"json", o.json_path},
-          {"csv", o.csv_path},      {"out", o.out_dir}};
+  nlohmann::json j = {{"suite", o.suite},       {"shapes", o.shapes_text}, {"sparsity", o.sparsity_text},
+                      {"repeats", o.repeats},   {"warmup", o.warmup},      {"flush_mb", o.flush_mb},
+                      {"flush_bytes", o.flush_bytes}, {"check", o.check},  {"device", o.device_name},
+                      {"threads", o.threads},   {"seed", o.seed},          {"json", o.json_path},
+                      {"csv", o.csv_path},      {"out", o.out_dir}};
+  if (o.op != "forward") j["op"] = o.op;  // --op forward keeps the records of before the option
+  return j;
 }
+
+// Whether the table, records and summary carry an `op` column (any run but a plain forward one).
+bool with_op(const Options& o) { return o.op != "forward"; }
 
 // ---- Timing: each call timed alone, after an untimed pass over a buffer larger than the LLC.
 
@@ -233,6 +251,7 @@ using stats::median;
 // ---- One (shape, sparsity) case.
 
 struct Row {
+  std::string op = "forward";  // forward | grad_a | grad_b
   Shape3 shape;
   Sparsity sparsity;
   double sparse_us = 0, dense_us = 0;
@@ -245,6 +264,9 @@ struct Row {
 
 struct Buffers {
   Tensor a, b_dense, b_pruned, values, index, c_sparse, c_dense;
+  // The training products (allocated when --op asks for them): dC (M x N); dA (M x K) sparse and dense;
+  // dvalues (kept_rows x N) and the dense weight gradient dB (K x N).
+  Tensor dc, da_sparse, da_dense, dvalues, db_dense;
 };
 
 // Counts the entries of the sparse result that differ from dense sgemm on the decompressed B by
@@ -294,34 +316,110 @@ std::int64_t check_case(const Shape3& s, const NMLayout& layout, const Buffers& 
   return wrong;
 }
 
-Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf, CacheFlusher& flusher) {
-  namespace kc = kernels::cpu;
-  const NMLayout layout{.k = s.k, .cols = s.n, .n = sp.n, .m = sp.m, .v = sp.v};
-  buf.values = Tensor::empty({layout.kept_rows(), s.n});
-  buf.index = Tensor::empty({layout.kept_rows(), layout.col_vectors()}, DType::u8);
-  buf.b_pruned = Tensor::empty({s.k, s.n});
-  // Untimed: prune B by magnitude, compress, and the dense equivalent of what the kernel sees.
-  kc::nm_select(buf.b_dense.data<float>(), s.n, layout, buf.index.data<std::uint8_t>());
-  kc::nm_compress(buf.b_dense.data<float>(), s.n, layout, buf.index.data<std::uint8_t>(), buf.values.data<float>());
-  kc::nm_decompress(layout, buf.values.data<float>(), buf.index.data<std::uint8_t>(), buf.b_pruned.data<float>(), s.n);
+// dA = dC·Bᵀ: every entry against dense sgemm on the decompressed B (bound 2(N+2)·eps·max_c|dC_ic|·Σ_c|B_jc|),
+// plus 64 sampled entries recomputed in double from the compressed format as kernels/reference sums them.
+std::int64_t check_grad_a(const Shape3& s, const NMLayout& layout, const Buffers& buf) {
+  const float* dc = buf.dc.data<float>();
+  const float* b = buf.b_pruned.data<float>();
+  const float* values = buf.values.data<float>();
+  const std::uint8_t* index = buf.index.data<std::uint8_t>();
+  const float* xs = buf.da_sparse.data<float>();
+  const float* xd = buf.da_dense.data<float>();
+  std::vector<double> row_max_dc(static_cast<std::size_t>(s.m), 0.0), row_sum_b(static_cast<std::size_t>(s.k), 0.0);
+  for (std::int64_t i = 0; i < s.m; ++i)
+    for (std::int64_t c = 0; c < s.n; ++c)
+      row_max_dc[static_cast<std::size_t>(i)] = std::max(row_max_dc[static_cast<std::size_t>(i)],
+                                                         std::abs(static_cast<double>(dc[i * s.n + c])));
+  for (std::int64_t j = 0; j < s.k; ++j)
+    for (std::int64_t c = 0; c < s.n; ++c)
+      row_sum_b[static_cast<std::size_t>(j)] += std::abs(static_cast<double>(b[j * s.n + c]));
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double gamma = 2.0 * static_cast<double>(s.n + 2) * eps;
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < s.m; ++i)
+    for (std::int64_t j = 0; j < s.k; ++j) {
+      const double x = xs[i * s.k + j], y = xd[i * s.k + j];
+      const double bound = gamma * row_max_dc[static_cast<std::size_t>(i)] * row_sum_b[static_cast<std::size_t>(j)];
+      if (!std::isfinite(x) || !(std::abs(x - y) <= bound + std::numeric_limits<float>::min())) ++wrong;
+    }
+  Rng rng(0x5eed, stream_id(StreamPurpose::test, 2));
+  for (int t = 0; t < 64; ++t) {
+    const std::int64_t i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.m)));
+    const std::int64_t j = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.k)));
+    double exact = 0, abs_sum = 0;
+    for (std::int64_t r = (j / layout.m) * layout.n; r < (j / layout.m + 1) * layout.n; ++r)  // j's window
+      for (std::int64_t c = 0; c < s.n; ++c) {
+        if (layout.dense_row(r, c / layout.v, index) != j) continue;
+        const double p = static_cast<double>(dc[i * s.n + c]) * values[r * s.n + c];
+        exact += p;
+        abs_sum += std::abs(p);
+      }
+    const double x = xs[i * s.k + j];
+    if (!std::isfinite(x) || !(std::abs(x - exact) <= gamma * abs_sum + std::numeric_limits<float>::min())) ++wrong;
+  }
+  return wrong;
+}
 
-  const auto sparse = [&] {
-    kc::nm_spmm(s.m, layout, 1.f, buf.a.data<float>(), s.k, buf.values.data<float>(), buf.index.data<std::uint8_t>(),
-                0.f, buf.c_sparse.data<float>(), s.n);
-  };
-  const auto dense = [&] {
-    kc::gemm(kc::Trans::no, kc::Trans::no, s.m, s.n, s.k, 1.f, buf.a.data<float>(), s.k, buf.b_pruned.data<float>(),
-             s.n, 0.f, buf.c_dense.data<float>(), s.n);
-  };
+// dvalues = Aᵀ·dC at the kept positions: every kept entry against dense sgemm dB = Aᵀ·dC at its dense position
+// (bound 2(M+2)·eps·Σ_i|A_ij|·max_i|dC_ic|), padding entries exactly 0, plus 64 sampled entries in double.
+std::int64_t check_grad_b(const Shape3& s, const NMLayout& layout, const Buffers& buf) {
+  const float* a = buf.a.data<float>();
+  const float* dc = buf.dc.data<float>();
+  const std::uint8_t* index = buf.index.data<std::uint8_t>();
+  const float* xs = buf.dvalues.data<float>();
+  const float* xd = buf.db_dense.data<float>();
+  std::vector<double> col_sum_a(static_cast<std::size_t>(s.k), 0.0), col_max_dc(static_cast<std::size_t>(s.n), 0.0);
+  for (std::int64_t i = 0; i < s.m; ++i) {
+    for (std::int64_t j = 0; j < s.k; ++j)
+      col_sum_a[static_cast<std::size_t>(j)] += std::abs(static_cast<double>(a[i * s.k + j]));
+    for (std::int64_t c = 0; c < s.n; ++c)
+      col_max_dc[static_cast<std::size_t>(c)] = std::max(col_max_dc[static_cast<std::size_t>(c)],
+                                                         std::abs(static_cast<double>(dc[i * s.n + c])));
+  }
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double gamma = 2.0 * static_cast<double>(s.m + 2) * eps;
+  std::int64_t wrong = 0;
+  for (std::int64_t r = 0; r < layout.kept_rows(); ++r)
+    for (std::int64_t c = 0; c < s.n; ++c) {
+      const std::int64_t j = layout.dense_row(r, c / layout.v, index);
+      const double x = xs[r * s.n + c];
+      if (j >= s.k) {  // padding
+        if (x != 0.0) ++wrong;
+        continue;
+      }
+      const double y = xd[j * s.n + c];
+      const double bound = gamma * col_sum_a[static_cast<std::size_t>(j)] * col_max_dc[static_cast<std::size_t>(c)];
+      if (!std::isfinite(x) || !(std::abs(x - y) <= bound + std::numeric_limits<float>::min())) ++wrong;
+    }
+  Rng rng(0x5eed, stream_id(StreamPurpose::test, 3));
+  for (int t = 0; t < 64; ++t) {
+    const std::int64_t r = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(layout.kept_rows())));
+    const std::int64_t c = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.n)));
+    const std::int64_t j = layout.dense_row(r, c / layout.v, index);
+    double exact = 0, abs_sum = 0;
+    for (std::int64_t i = 0; j < s.k && i < s.m; ++i) {
+      const double p = static_cast<double>(a[i * s.k + j]) * dc[i * s.n + c];
+      exact += p;
+      abs_sum += std::abs(p);
+    }
+    const double x = xs[r * s.n + c];
+    if (!std::isfinite(x) || !(std::abs(x - exact) <= gamma * abs_sum + std::numeric_limits<float>::min())) ++wrong;
+  }
+  return wrong;
+}
 
-  Row row;
-  row.shape = s;
-  row.sparsity = sp;
+// Times `sparse` against `dense` (untimed check first, warm-up, then interleaved repeats after a cache flush)
+// and fills the timing fields of `row`.
+template <class Sparse, class Dense, class Check>
+Row time_case(const Options& o, Row row, const Sparse& sparse, const Dense& dense, const Check& check,
+              CacheFlusher& flusher) {
+  const Shape3& s = row.shape;
+  const Sparsity& sp = row.sparsity;
   // Untimed check pass (it is also the first warm-up).
   if (o.check) {
     sparse();
     dense();
-    row.wrong = check_case(s, layout, buf);
+    row.wrong = check();
   }
   for (int w = 0; w < o.warmup; ++w) {
     sparse();
@@ -348,10 +446,92 @@ Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf
   return row;
 }
 
+// The training products of one case: dA = dC·Bᵀ against sgemm dC (MxN)·Bᵀ (NxK), and dB at the kept positions
+// = Aᵀ·dC against sgemm Aᵀ (KxM)·dC (MxN); both 2·M·N·K dense-equivalent FLOPs.
+Row run_grad_case(const Options& o, const std::string& op, const Shape3& s, const Sparsity& sp,
+                  const NMLayout& layout, Buffers& buf, CacheFlusher& flusher) {
+  namespace kc = kernels::cpu;
+  Row row;
+  row.op = op;
+  row.shape = s;
+  row.sparsity = sp;
+  if (op == "grad_a") {
+    const auto sparse = [&] {
+      kc::nm_spmm_grad_a(s.m, layout, 1.f, buf.dc.data<float>(), s.n, buf.values.data<float>(),
+                         buf.index.data<std::uint8_t>(), 0.f, buf.da_sparse.data<float>(), s.k);
+    };
+    const auto dense = [&] {
+      kc::gemm(kc::Trans::no, kc::Trans::yes, s.m, s.k, s.n, 1.f, buf.dc.data<float>(), s.n,
+               buf.b_pruned.data<float>(), s.n, 0.f, buf.da_dense.data<float>(), s.k);
+    };
+    return time_case(o, row, sparse, dense, [&] { return check_grad_a(s, layout, buf); }, flusher);
+  }
+  const auto sparse = [&] {
+    kc::nm_spmm_grad_b(s.m, layout, 1.f, buf.a.data<float>(), s.k, buf.dc.data<float>(), s.n,
+                       buf.index.data<std::uint8_t>(), 0.f, buf.dvalues.data<float>());
+  };
+  const auto dense = [&] {
+    kc::gemm(kc::Trans::yes, kc::Trans::no, s.k, s.n, s.m, 1.f, buf.a.data<float>(), s.k, buf.dc.data<float>(), s.n,
+             0.f, buf.db_dense.data<float>(), s.n);
+  };
+  return time_case(o, row, sparse, dense, [&] { return check_grad_b(s, layout, buf); }, flusher);
+}
+
+Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf, CacheFlusher& flusher) {
+  namespace kc = kernels::cpu;
+  const NMLayout layout{.k = s.k, .cols = s.n, .n = sp.n, .m = sp.m, .v = sp.v};
+  buf.values = Tensor::empty({layout.kept_rows(), s.n});
+  buf.index = Tensor::empty({layout.kept_rows(), layout.col_vectors()}, DType::u8);
+  buf.b_pruned = Tensor::empty({s.k, s.n});
+  // Untimed: prune B by magnitude, compress, and the dense equivalent of what the kernel sees.
+  kc::nm_select(buf.b_dense.data<float>(), s.n, layout, buf.index.data<std::uint8_t>());
+  kc::nm_compress(buf.b_dense.data<float>(), s.n, layout, buf.index.data<std::uint8_t>(), buf.values.data<float>());
+  kc::nm_decompress(layout, buf.values.data<float>(), buf.index.data<std::uint8_t>(), buf.b_pruned.data<float>(), s.n);
+
+  const auto sparse = [&] {
+    kc::nm_spmm(s.m, layout, 1.f, buf.a.data<float>(), s.k, buf.values.data<float>(), buf.index.data<std::uint8_t>(),
+                0.f, buf.c_sparse.data<float>(), s.n);
+  };
+  const auto dense = [&] {
+    kc::gemm(kc::Trans::no, kc::Trans::no, s.m, s.n, s.k, 1.f, buf.a.data<float>(), s.k, buf.b_pruned.data<float>(),
+             s.n, 0.f, buf.c_dense.data<float>(), s.n);
+  };
+
+  Row row;
+  row.shape = s;
+  row.sparsity = sp;
+  return time_case(o, row, sparse, dense, [&] { return check_case(s, layout, buf); }, flusher);
+}
+
+// Every product --op asks for on one (shape, sparsity): B pruned and compressed once, then one row per product.
+std::vector<Row> run_ops(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf, CacheFlusher& flusher) {
+  std::vector<Row> out;
+  for (const std::string& op : o.ops) {
+    if (op == "forward") {
+      out.push_back(run_case(o, s, sp, buf, flusher));  // prunes and compresses B
+      continue;
+    }
+    if (out.empty()) {  // no forward row: prune and compress here (run_case does it otherwise)
+      namespace kc = kernels::cpu;
+      const NMLayout l{.k = s.k, .cols = s.n, .n = sp.n, .m = sp.m, .v = sp.v};
+      buf.values = Tensor::empty({l.kept_rows(), s.n});
+      buf.index = Tensor::empty({l.kept_rows(), l.col_vectors()}, DType::u8);
+      buf.b_pruned = Tensor::empty({s.k, s.n});
+      kc::nm_select(buf.b_dense.data<float>(), s.n, l, buf.index.data<std::uint8_t>());
+      kc::nm_compress(buf.b_dense.data<float>(), s.n, l, buf.index.data<std::uint8_t>(), buf.values.data<float>());
+      kc::nm_decompress(l, buf.values.data<float>(), buf.index.data<std::uint8_t>(), buf.b_pruned.data<float>(), s.n);
+    }
+    const NMLayout layout{.k = s.k, .cols = s.n, .n = sp.n, .m = sp.m, .v = sp.v};
+    if (op == "grad_b") buf.dvalues = Tensor::empty({layout.kept_rows(), s.n});
+    out.push_back(run_grad_case(o, op, s, sp, layout, buf, flusher));
+  }
+  return out;
+}
+
 using stats::geomean;
 
-nlohmann::json row_json(const Row& r) {
-  return {{"M", r.shape.m},
+nlohmann::json row_json(const Row& r, bool op_column) {
+  nlohmann::json j = {{"M", r.shape.m},
           {"N", r.shape.n},
           {"K", r.shape.k},
           {"sparsity", r.sparsity.label()},
@@ -364,10 +544,12 @@ nlohmann::json row_json(const Row& r) {
           {"ideal_speedup", r.ideal},
           {"fraction_of_ideal", r.fraction_of_ideal},
           {"wrong", r.wrong < 0 ? nlohmann::json() : nlohmann::json(r.wrong)}};
+  if (op_column) j["op"] = r.op;
+  return j;
 }
 
-std::vector<CsvValue> row_csv(const Row& r, int repeats) {
-  return {r.shape.m,
+std::vector<CsvValue> row_csv(const Row& r, int repeats, bool op_column) {
+  std::vector<CsvValue> out = {r.shape.m,
           r.shape.n,
           r.shape.k,
           r.sparsity.label(),
@@ -381,17 +563,45 @@ std::vector<CsvValue> row_csv(const Row& r, int repeats) {
           r.fraction_of_ideal,
           r.wrong < 0 ? CsvValue{std::string("N/A")} : CsvValue{r.wrong},
           std::int64_t{repeats}};
+  if (op_column) out.insert(out.begin(), CsvValue{r.op});
+  return out;
 }
 
-const std::vector<std::string> csv_columns = {"M", "N", "K", "sparsity", "sparsity_fraction", "sparse_us", "dense_us",
-                                              "sparse_tflops", "dense_tflops", "speedup", "ideal_speedup",
-                                              "fraction_of_ideal", "wrong", "repeats"};
+std::vector<std::string> csv_columns(bool op_column) {
+  std::vector<std::string> out = {"M", "N", "K", "sparsity", "sparsity_fraction", "sparse_us", "dense_us",
+                                  "sparse_tflops", "dense_tflops", "speedup", "ideal_speedup", "fraction_of_ideal",
+                                  "wrong", "repeats"};
+  if (op_column) out.insert(out.begin(), "op");
+  return out;
+}
 
 // Compute-bound shapes for the target line: enough rows that A's reuse hides the weight traffic.
 constexpr std::int64_t compute_bound_rows = 512;
 constexpr double target_fraction = 0.7;
+// The training products' (aspirational) goal: half the forward's ideal share.
+constexpr double grad_target_fraction = 0.5;
 
 int run(const Options& o, const Runtime& runtime, const std::vector<std::string>& command_line) {
+#ifdef MERIDIAN_HAVE_CUDA
+  if (!parse_device(o.device_name).is_cpu()) {
+    CudaBenchOptions c;
+    for (const Shape3& s : o.shapes) c.shapes.push_back({s.m, s.n, s.k});
+    for (const Sparsity& sp : o.sparsities) c.sparsities.push_back({sp.n, sp.m, sp.v});
+    c.device_name = o.device_name;
+    c.op = o.op;
+    c.repeats = o.repeats;
+    c.warmup = o.warmup;
+    c.check = o.check;
+    c.flush_mb = o.flush_mb;
+    c.seed = o.seed;
+    c.suite_label = o.shapes_text.empty() ? cat("suite ", o.suite) : std::string("--shapes");
+    c.json_path = o.json_path;
+    c.csv_path = o.csv_path;
+    c.out_dir = o.out_dir;
+    c.config = options_json(o);
+    return run_spmm_bench_cuda(c, runtime, command_line);
+  }
+#endif
   MERIDIAN_INPUT_CHECK(runtime.world_size() == 1, "spmm_bench runs as one process; launch it plainly or with "
                        "mpiexec -n 1 (got ", runtime.world_size(), " ranks)");
   const std::map<std::string, std::string> versions = library_versions();
@@ -406,9 +616,10 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
   info.device = "cpu";
   info.threads = runtime.threads();
   ResultsDir results(o.out_dir, info, MPI_COMM_WORLD);
-  results.open_metrics(csv_columns);
+  const bool op_column = with_op(o);
+  results.open_metrics(csv_columns(op_column));
   std::unique_ptr<CsvWriter> csv;
-  if (!o.csv_path.empty()) csv = std::make_unique<CsvWriter>(o.csv_path, csv_columns);
+  if (!o.csv_path.empty()) csv = std::make_unique<CsvWriter>(o.csv_path, csv_columns(op_column));
 
   CacheFlusher flusher(o.flush_bytes);
   std::printf("# spmm_bench: N:M sparse SpMM (kernels/cpu/nm_sparse) against dense sgemm (%s) on %s\n",
@@ -438,7 +649,19 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
               "time (dense-equivalent)\n");
   std::printf("# speedup = dense_us / sparse_us; ideal = m/n; %%ideal = speedup / ideal; #wrong: entries off the "
               "dense result on the decompressed B (bound 2(K+2)·eps·max|a|·Σ|b|), untimed\n");
-  std::printf("# %6s %6s %6s %9s %12s %12s %9s %9s %8s %6s %7s %7s\n", "M", "N", "K", "n:m:v", "sparse_us",
+  if (op_column) {
+    std::printf("# op %s (SpMM ISA also used by the gradients): forward C = A·B vs sgemm; grad_a dA (MxK) = "
+                "dC (MxN)·Bᵀ vs sgemm dC·Bᵀ; grad_b dvalues = Aᵀ·dC at B's kept positions vs sgemm Aᵀ (KxM)·dC (MxN) = "
+                "dB (KxN)\n",
+                o.op.c_str());
+    std::printf("# gradients' #wrong: every entry against the dense product (bound 2(len+2)·eps·max·Σ over the "
+                "reduction of length N or M), padding exactly 0, plus 64 entries summed in double from the "
+                "compressed format as kernels/reference does\n");
+  }
+  // Every table line: a two-character lead, the op column when there is one, then the fields.
+  std::printf("# ");
+  if (op_column) std::printf("%6s ", "op");
+  std::printf("%6s %6s %6s %9s %12s %12s %9s %9s %8s %6s %7s %7s\n", "M", "N", "K", "n:m:v", "sparse_us",
               "dense_us", "sp_TFLOPs", "de_TFLOPs", "speedup", "ideal", "%ideal", "#wrong");
   std::fflush(stdout);
 
@@ -452,60 +675,79 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     // Mixed signs, fixed seed; the weights normal so magnitude pruning has something to choose.
     ops::uniform(buf.a, o.seed, stream_id(StreamPurpose::data, 1), -1.f, 1.f);
     ops::normal(buf.b_dense, o.seed, stream_id(StreamPurpose::data, 2), 0.f, 0.02f);
+    if (op_column) {  // the gradient of the output, mixed signs, and the gradients' outputs
+      buf.dc = Tensor::empty({s.m, s.n});
+      buf.da_sparse = Tensor::empty({s.m, s.k});
+      buf.da_dense = Tensor::empty({s.m, s.k});
+      buf.db_dense = Tensor::empty({s.k, s.n});
+      ops::uniform(buf.dc, o.seed, stream_id(StreamPurpose::data, 3), -1.f, 1.f);
+    }
     for (const Sparsity& sp : o.sparsities) {
-      const Row row = run_case(o, s, sp, buf, flusher);
-      const std::string wrong_text = row.wrong < 0 ? "N/A" : std::to_string(row.wrong);
-      std::printf("  %6lld %6lld %6lld %9s %12.1f %12.1f %9.4f %9.4f %8.3f %6.2f %6.1f%% %7s\n",
-                  static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
-                  sp.label().c_str(), row.sparse_us, row.dense_us, row.sparse_tflops, row.dense_tflops, row.speedup,
-                  row.ideal, 100.0 * row.fraction_of_ideal, wrong_text.c_str());
-      std::fflush(stdout);
-      results.metrics_row(row_csv(row, o.repeats));
-      if (csv) csv->row(row_csv(row, o.repeats));
-      rows.push_back(row);
+      for (const Row& row : run_ops(o, s, sp, buf, flusher)) {
+        const std::string wrong_text = row.wrong < 0 ? "N/A" : std::to_string(row.wrong);
+        std::printf("  ");
+        if (op_column) std::printf("%6s ", row.op.c_str());
+        std::printf("%6lld %6lld %6lld %9s %12.1f %12.1f %9.4f %9.4f %8.3f %6.2f %6.1f%% %7s\n",
+                    static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
+                    sp.label().c_str(), row.sparse_us, row.dense_us, row.sparse_tflops, row.dense_tflops, row.speedup,
+                    row.ideal, 100.0 * row.fraction_of_ideal, wrong_text.c_str());
+        std::fflush(stdout);
+        results.metrics_row(row_csv(row, o.repeats, op_column));
+        if (csv) csv->row(row_csv(row, o.repeats, op_column));
+        rows.push_back(row);
+      }
     }
   }
 
   // Summary: geometric means per sparsity, the target on compute-bound shapes, verification.
-  std::printf("#\n# %9s %10s %14s %14s %16s\n", "n:m:v", "sparsity", "geomean_speedup", "geomean_%ideal",
+  std::printf("#\n# ");
+  if (op_column) std::printf("%6s ", "op");
+  std::printf("%9s %10s %14s %14s %16s\n", "n:m:v", "sparsity", "geomean_speedup", "geomean_%ideal",
               "compute-bound");
   nlohmann::json per_sparsity = nlohmann::json::array();
   std::vector<std::string> target_lines;
-  for (const Sparsity& sp : o.sparsities) {
-    std::vector<double> speedups, fractions, bound_fractions;
-    for (const Row& r : rows)
-      if (r.sparsity.label() == sp.label()) {
-        speedups.push_back(r.speedup);
-        fractions.push_back(r.fraction_of_ideal);
-        if (r.shape.m >= compute_bound_rows) bound_fractions.push_back(r.fraction_of_ideal);
+  for (const std::string& op : o.ops) {
+    for (const Sparsity& sp : o.sparsities) {
+      std::vector<double> speedups, fractions, bound_fractions;
+      for (const Row& r : rows)
+        if (r.op == op && r.sparsity.label() == sp.label()) {
+          speedups.push_back(r.speedup);
+          fractions.push_back(r.fraction_of_ideal);
+          if (r.shape.m >= compute_bound_rows) bound_fractions.push_back(r.fraction_of_ideal);
+        }
+      const double sparsity_fraction = 1.0 - static_cast<double>(sp.n) / sp.m;
+      const double gm_bound = geomean(bound_fractions);
+      std::printf("# ");
+      if (op_column) std::printf("%6s ", op.c_str());
+      std::printf("%9s %9.1f%% %14.3f %13.1f%% %16s\n", sp.label().c_str(), 100.0 * sparsity_fraction,
+                  geomean(speedups), 100.0 * geomean(fractions),
+                  bound_fractions.empty() ? "-" : cat(bound_fractions.size(), " shapes").c_str());
+      nlohmann::json entry = {{"sparsity", sp.label()},
+                              {"sparsity_fraction", sparsity_fraction},
+                              {"shapes", speedups.size()},
+                              {"geomean_speedup", geomean(speedups)},
+                              {"geomean_fraction_of_ideal", geomean(fractions)}};
+      if (op_column) entry["op"] = op;
+      const double goal = op == "forward" ? target_fraction : grad_target_fraction;
+      if (!bound_fractions.empty()) {
+        entry["compute_bound_shapes"] = bound_fractions.size();
+        entry["compute_bound_geomean_fraction_of_ideal"] = gm_bound;
+        if (sp.m == 32 && (sp.n == 16 || sp.n == 8)) {
+          const bool met = gm_bound >= goal;
+          entry["target_fraction_of_ideal"] = goal;
+          entry["target_met"] = met;
+          char line[256];
+          std::snprintf(line, sizeof(line),
+                        "# target %s%s (%.1f%%) on %zu shapes with M >= %lld: geomean of sparse_TFLOPs / ((m/n) x "
+                        "dense_TFLOPs) = %.3f vs >= %.2f: %s",
+                        op_column ? cat(op, " ").c_str() : "", sp.label().c_str(), 100.0 * sparsity_fraction,
+                        bound_fractions.size(), static_cast<long long>(compute_bound_rows), gm_bound, goal,
+                        met ? "met" : "NOT met");
+          target_lines.push_back(line);
+        }
       }
-    const double sparsity_fraction = 1.0 - static_cast<double>(sp.n) / sp.m;
-    const double gm_bound = geomean(bound_fractions);
-    std::printf("# %9s %9.1f%% %14.3f %13.1f%% %16s\n", sp.label().c_str(), 100.0 * sparsity_fraction,
-                geomean(speedups), 100.0 * geomean(fractions),
-                bound_fractions.empty() ? "-" : cat(bound_fractions.size(), " shapes").c_str());
-    nlohmann::json entry = {{"sparsity", sp.label()},
-                            {"sparsity_fraction", sparsity_fraction},
-                            {"shapes", speedups.size()},
-                            {"geomean_speedup", geomean(speedups)},
-                            {"geomean_fraction_of_ideal", geomean(fractions)}};
-    if (!bound_fractions.empty()) {
-      entry["compute_bound_shapes"] = bound_fractions.size();
-      entry["compute_bound_geomean_fraction_of_ideal"] = gm_bound;
-      if (sp.m == 32 && (sp.n == 16 || sp.n == 8)) {
-        const bool met = gm_bound >= target_fraction;
-        entry["target_fraction_of_ideal"] = target_fraction;
-        entry["target_met"] = met;
-        char line[256];
-        std::snprintf(line, sizeof(line),
-                      "# target %s (%.1f%%) on %zu shapes with M >= %lld: geomean of sparse_TFLOPs / ((m/n) x "
-                      "dense_TFLOPs) = %.3f vs >= %.2f: %s",
-                      sp.label().c_str(), 100.0 * sparsity_fraction, bound_fractions.size(),
-                      static_cast<long long>(compute_bound_rows), gm_bound, target_fraction, met ? "met" : "NOT met");
-        target_lines.push_back(line);
-      }
+      per_sparsity.push_back(entry);
     }
-    per_sparsity.push_back(entry);
   }
   std::int64_t wrong_total = 0;
   bool checked = false;
@@ -515,7 +757,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
       checked = true;
       wrong_total += r.wrong;
     }
-    records.push_back(row_json(r));
+    records.push_back(row_json(r, op_column));
   }
   std::printf("#\n");
   for (const std::string& line : target_lines) std::printf("%s\n", line.c_str());
@@ -570,7 +812,10 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", o.warmup, "Untimed calls per kernel and case before timing");
     app.add_option("--flush-mb", o.flush_mb, "MiB streamed through before every timed call (0: 2 x LLC, >= 64)");
     app.add_option("--check", o.check, "Check every result in an untimed pass (0 or 1)")->check(CLI::Range(0, 1));
-    app.add_option("--device", o.device_name, "cpu (the CUDA N:M kernel is not written yet)");
+    app.add_option("--op", o.op,
+                   "forward (C = A·B), grad_a (dA = dC·Bᵀ), grad_b (dB = Aᵀ·dC at the kept positions) or all; the "
+                   "gradients are timed against sgemm on the same shapes");
+    app.add_option("--device", o.device_name, "cpu, or cuda / cuda:I in CUDA builds (fp32 and bf16 vs cuBLAS)");
     app.add_option("--threads", o.threads, "Compute threads (OpenMP and OpenBLAS; 0: automatic)");
     app.add_option("--seed", o.seed, "Seed of the random inputs");
     app.add_option("--json", o.json_path, "Write every record and the summary to this JSON file");

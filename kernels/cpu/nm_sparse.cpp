@@ -1,6 +1,6 @@
-// N:M pruning, compression and the backward products on the CPU (the forward SpMM is in nm_spmm.cpp),
-// parallel with Kokkos over windows, row blocks or kept-row blocks; semantics of kernels/reference/nm_sparse.hpp.
-// Shapes (row-major): B (k x cols), A and dA (rows x k), dC (rows x cols), values/dvalues (kept_rows x cols).
+// N:M pruning, compression and decompression on the CPU (the forward SpMM is in nm_spmm.cpp, its backward
+// products in nm_spmm_grad.cpp), parallel with Kokkos over windows; semantics of kernels/reference/nm_sparse.hpp.
+// Shapes (row-major): B (k x cols), values (kept_rows x cols), index (kept_rows x col_vectors).
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -18,8 +18,6 @@ namespace {
 using HostSpace = Kokkos::DefaultHostExecutionSpace;
 using Range = Kokkos::RangePolicy<HostSpace, Kokkos::IndexType<std::int64_t>>;
 
-constexpr std::int64_t kRowBlock = 4;  // rows of dA / kept rows of dvalues per task of the backward products
-
 void require_kokkos(const char* what) {
   MERIDIAN_CHECK(Kokkos::is_initialized(), what, ": Kokkos is not initialized");
 }
@@ -29,25 +27,6 @@ void check_dense(const char* what, const NMLayout& l, std::int64_t ld, std::int6
   MERIDIAN_INPUT_CHECK(ld >= min_ld, what, ": leading dimension ", ld, " is smaller than ", min_ld);
   if (needed) MERIDIAN_INPUT_CHECK(p != nullptr, what, ": a required pointer is null");
   (void)l;
-}
-
-// Sum of x[i]·y[i] over [0, len) with four independent partial sums.
-float dot(const float* x, const float* y, std::int64_t len) {
-  float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
-  std::int64_t i = 0;
-  for (; i + 4 <= len; i += 4) {
-    s0 += x[i] * y[i];
-    s1 += x[i + 1] * y[i + 1];
-    s2 += x[i + 2] * y[i + 2];
-    s3 += x[i + 3] * y[i + 3];
-  }
-  for (; i < len; ++i) s0 += x[i] * y[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
-float blend(float alpha, float acc, float beta, float old) {
-  const float t = alpha * acc;
-  return beta == 0.f ? t : t + beta * old;
 }
 
 // The argument checks shared by compress and decompress: a valid layout, a dense B of k x cols
@@ -140,91 +119,5 @@ void nm_spmm(std::int64_t rows, const NMLayout& layout, float alpha, const float
 }
 
 const char* nm_spmm_isa() { return detail::nm_isa_name(cached_isa()); }
-
-void nm_spmm_grad_a(std::int64_t rows, const NMLayout& l, float alpha, const float* dc, std::int64_t lddc,
-                    const float* values, const std::uint8_t* index, float beta, float* da, std::int64_t ldda) {
-  check_nm_layout(l);
-  MERIDIAN_INPUT_CHECK(rows >= 0, "cpu::nm_spmm_grad_a: rows = ", rows, " is negative");
-  const bool work = rows > 0 && l.k > 0;
-  check_dense("cpu::nm_spmm_grad_a", l, lddc, l.cols, dc, work && l.cols > 0);
-  check_dense("cpu::nm_spmm_grad_a", l, ldda, l.k, da, work);
-  check_dense("cpu::nm_spmm_grad_a", l, 0, 0, values, work && l.cols > 0);
-  check_dense("cpu::nm_spmm_grad_a", l, 0, 0, index, work && l.cols > 0);
-  require_kokkos("cpu::nm_spmm_grad_a");
-  if (!work) return;
-  const NMLayout lay = l;
-  const std::int64_t cvs = l.col_vectors(), k_pad = l.windows() * l.m;
-  const std::int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
-  Kokkos::parallel_for("meridian::cpu::nm_spmm_grad_a", Range(0, blocks), [=](const std::int64_t blk) {
-    // acc[ii·k_pad + row]: dA of row i0 + ii before alpha/beta.
-    thread_local std::vector<float> acc;
-    const std::int64_t i0 = blk * kRowBlock, nb = std::min(kRowBlock, rows - i0);
-    acc.assign(static_cast<std::size_t>(nb * k_pad), 0.f);
-    for (std::int64_t r = 0; r < lay.kept_rows(); ++r) {
-      const std::int64_t base = (r / lay.n) * lay.m;
-      const float* vrow = values + r * lay.cols;
-      for (std::int64_t cv = 0; cv < cvs; ++cv) {
-        const std::int64_t row = base + index[r * cvs + cv];
-        if (row >= lay.k) continue;  // padding: no dA row
-        const std::int64_t cb = cv * lay.v, len = std::min<std::int64_t>(lay.v, lay.cols - cb);
-        for (std::int64_t ii = 0; ii < nb; ++ii)
-          acc[static_cast<std::size_t>(ii * k_pad + row)] += dot(dc + (i0 + ii) * lddc + cb, vrow + cb, len);
-      }
-    }
-    for (std::int64_t ii = 0; ii < nb; ++ii) {
-      float* out = da + (i0 + ii) * ldda;
-      for (std::int64_t row = 0; row < lay.k; ++row)
-        out[row] = blend(alpha, acc[static_cast<std::size_t>(ii * k_pad + row)], beta, out[row]);
-    }
-  });
-}
-
-void nm_spmm_grad_b(std::int64_t rows, const NMLayout& l, float alpha, const float* a, std::int64_t lda,
-                    const float* dc, std::int64_t lddc, const std::uint8_t* index, float beta, float* dvalues) {
-  check_nm_layout(l);
-  MERIDIAN_INPUT_CHECK(rows >= 0, "cpu::nm_spmm_grad_b: rows = ", rows, " is negative");
-  const bool work = l.value_count() > 0;
-  check_dense("cpu::nm_spmm_grad_b", l, lda, l.k, a, work && rows > 0);
-  check_dense("cpu::nm_spmm_grad_b", l, lddc, l.cols, dc, work && rows > 0);
-  check_dense("cpu::nm_spmm_grad_b", l, 0, 0, index, work);
-  check_dense("cpu::nm_spmm_grad_b", l, 0, 0, dvalues, work);
-  require_kokkos("cpu::nm_spmm_grad_b");
-  if (!work) return;
-  const NMLayout lay = l;
-  const std::int64_t cvs = l.col_vectors(), cols = l.cols, kept_rows = l.kept_rows();
-  const std::int64_t blocks = (kept_rows + kRowBlock - 1) / kRowBlock;
-  Kokkos::parallel_for("meridian::cpu::nm_spmm_grad_b", Range(0, blocks), [=](const std::int64_t blk) {
-    // acc[rr·cols + c]: dvalues of kept row r0 + rr before alpha/beta; dense[rr·cvs + cv]: its dense row
-    // for vector cv, -1 at padding.
-    thread_local std::vector<float> acc;
-    thread_local std::vector<std::int64_t> dense;
-    const std::int64_t r0 = blk * kRowBlock, nb = std::min(kRowBlock, kept_rows - r0);
-    acc.assign(static_cast<std::size_t>(nb * cols), 0.f);
-    dense.resize(static_cast<std::size_t>(nb * cvs));
-    for (std::int64_t rr = 0; rr < nb; ++rr)
-      for (std::int64_t cv = 0; cv < cvs; ++cv) {
-        const std::int64_t row = lay.dense_row(r0 + rr, cv, index);
-        dense[static_cast<std::size_t>(rr * cvs + cv)] = row < lay.k ? row : -1;
-      }
-    for (std::int64_t i = 0; i < rows; ++i) {
-      const float* arow = a + i * lda;
-      const float* drow = dc + i * lddc;
-      for (std::int64_t rr = 0; rr < nb; ++rr) {
-        float* out = acc.data() + rr * cols;
-        for (std::int64_t cv = 0; cv < cvs; ++cv) {
-          const std::int64_t row = dense[static_cast<std::size_t>(rr * cvs + cv)];
-          if (row < 0) continue;
-          const float av = arow[row];
-          const std::int64_t cb = cv * lay.v, ce = std::min(cols, cb + lay.v);
-          for (std::int64_t c = cb; c < ce; ++c) out[c] += av * drow[c];
-        }
-      }
-    }
-    for (std::int64_t rr = 0; rr < nb; ++rr) {
-      float* out = dvalues + (r0 + rr) * cols;
-      for (std::int64_t c = 0; c < cols; ++c) out[c] = blend(alpha, acc[static_cast<std::size_t>(rr * cols + c)], beta, out[c]);
-    }
-  });
-}
 
 }  // namespace meridian::kernels::cpu

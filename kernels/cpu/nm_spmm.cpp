@@ -1,8 +1,9 @@
 // N:M SpMM on the CPU, C (rows x cols) = alpha·A (rows x k)·B + beta·C with B as values (kept_rows x cols)
-// + u8 index: per tile of C and block of windows, A is packed transposed (k x MR per micro panel), value
-// strips (kept x NR) are packed, and a micro-kernel broadcasts A through the strip's offsets into FMAs.
+// + u8 index: the ISA choice, the entry point, and the scalar ISA's column-broadcast kernel: per tile of C
+// and block of windows, A is packed transposed (k x MR per micro panel), value strips (kept x NR) are
+// packed, and a micro-kernel broadcasts A through the strip's offsets. AVX-512 and AVX2 run the
+// row-vectorised kernels of nm_spmm_rows.cpp (measured faster at every v and sparsity).
 #include <Kokkos_Core.hpp>
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,11 +20,13 @@ namespace {
 using HostSpace = Kokkos::DefaultHostExecutionSpace;
 using Range = Kokkos::RangePolicy<HostSpace, Kokkos::IndexType<std::int64_t>>;
 
-// Kept rows per block of windows: long enough to amortise a micro tile's epilogue, short enough that
-// a packed value strip (kept x NR floats) stays in L1/L2.
+// Blocking: per block of windows, the packed A micro panel (dense rows x MR) is read at random through
+// the offsets and stays in L1, while the packed value strips of the column tile (kept x NC) stream past
+// it; kKeptPerBlock kept rows amortise a micro tile's epilogue, NC columns amortise packing A.
 constexpr std::int64_t kKeptPerBlock = 128;
 constexpr std::int64_t kDensePerBlock = 512;
 constexpr std::int64_t kMinKeptPerBlock = 32;
+constexpr std::int64_t kStripsPerTile = 64;
 
 // What a micro tile does with C: first block of windows: C = alpha·acc + beta·C (beta == 0: C is not
 // read); later blocks: C += alpha·acc.
@@ -37,7 +40,8 @@ struct Epilogue {
 struct MicroArgs {
   std::int64_t kept;         // kept rows in the block
   const float* ap;           // packed A: (dense rows of the block) x MR, row kk = A[i0.., k0 + kk]
-  const float* bp;           // packed values: kept x NR (columns past cols are 0)
+  const float* bp;           // values strip: kept rows of NR floats, bstride apart (columns past cols are 0)
+  std::int64_t bstride;
   const std::int32_t* off;   // group g, kept row r: off[g * off_stride + r] = local dense row · MR
   std::int64_t off_stride;
   float* c;                  // C at the tile's first element
@@ -69,7 +73,7 @@ template <int MR, int NR>
 void micro_generic(const MicroArgs& m) {
   float acc[MR * NR] = {};
   for (std::int64_t r = 0; r < m.kept; ++r) {
-    const float* b = m.bp + r * NR;
+    const float* b = m.bp + r * m.bstride;
     for (int j = 0; j < NR; ++j) {
       const float* a = m.ap + m.off[j * m.off_stride + r];
       const float bj = b[j];
@@ -77,123 +81,6 @@ void micro_generic(const MicroArgs& m) {
     }
   }
   apply_tile(acc, NR, m);
-}
-
-// AVX-512: NR = 32 columns as two registers. kSplit: the two registers belong to different column
-// vectors (v = 16) and read A through their own offsets; otherwise both share group 0 (v >= 32).
-template <int MR, bool kSplit>
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void micro_avx512(const MicroArgs& m) {
-  __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  const std::int32_t* off0 = m.off;
-  const std::int32_t* off1 = m.off + m.off_stride;
-  for (std::int64_t r = 0; r < m.kept; ++r) {
-    const __m512 b0 = _mm512_loadu_ps(m.bp + r * 32);
-    const __m512 b1 = _mm512_loadu_ps(m.bp + r * 32 + 16);
-    const float* a0 = m.ap + off0[r];
-    const float* a1 = kSplit ? m.ap + off1[r] : a0;
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(a0[i]), b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(_mm512_set1_ps(a1[i]), b1, acc1[i]);
-    }
-  }
-  if (m.rows_valid == MR && m.cols_valid == 32) {
-    const __m512 alpha = _mm512_set1_ps(m.ep.alpha);
-    const __m512 beta = _mm512_set1_ps(m.ep.beta);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      float* crow = m.c + i * m.ldc;
-      __m512 t0 = _mm512_mul_ps(alpha, acc0[i]);
-      __m512 t1 = _mm512_mul_ps(alpha, acc1[i]);
-      if (!m.ep.first) {
-        t0 = _mm512_add_ps(_mm512_loadu_ps(crow), t0);
-        t1 = _mm512_add_ps(_mm512_loadu_ps(crow + 16), t1);
-      } else if (m.ep.beta != 0.f) {
-        t0 = _mm512_add_ps(t0, _mm512_mul_ps(beta, _mm512_loadu_ps(crow)));
-        t1 = _mm512_add_ps(t1, _mm512_mul_ps(beta, _mm512_loadu_ps(crow + 16)));
-      }
-      _mm512_storeu_ps(crow, t0);
-      _mm512_storeu_ps(crow + 16, t1);
-    }
-    return;
-  }
-  alignas(64) float tile[MR * 32];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    _mm512_store_ps(tile + i * 32, acc0[i]);
-    _mm512_store_ps(tile + i * 32 + 16, acc1[i]);
-  }
-  apply_tile(tile, 32, m);
-}
-
-// AVX2 + FMA: NR = 16 columns as two registers; kSplit as above with v = 8.
-template <int MR, bool kSplit>
-__attribute__((target("avx2,fma"))) void micro_avx2(const MicroArgs& m) {
-  __m256 acc0[MR], acc1[MR];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-  const std::int32_t* off0 = m.off;
-  const std::int32_t* off1 = m.off + m.off_stride;
-  for (std::int64_t r = 0; r < m.kept; ++r) {
-    const __m256 b0 = _mm256_loadu_ps(m.bp + r * 16);
-    const __m256 b1 = _mm256_loadu_ps(m.bp + r * 16 + 8);
-    const float* a0 = m.ap + off0[r];
-    const float* a1 = kSplit ? m.ap + off1[r] : a0;
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + i), b0, acc0[i]);
-      acc1[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + i), b1, acc1[i]);
-    }
-  }
-  if (m.rows_valid == MR && m.cols_valid == 16) {
-    const __m256 alpha = _mm256_set1_ps(m.ep.alpha);
-    const __m256 beta = _mm256_set1_ps(m.ep.beta);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      float* crow = m.c + i * m.ldc;
-      __m256 t0 = _mm256_mul_ps(alpha, acc0[i]);
-      __m256 t1 = _mm256_mul_ps(alpha, acc1[i]);
-      if (!m.ep.first) {
-        t0 = _mm256_add_ps(_mm256_loadu_ps(crow), t0);
-        t1 = _mm256_add_ps(_mm256_loadu_ps(crow + 8), t1);
-      } else if (m.ep.beta != 0.f) {
-        t0 = _mm256_add_ps(t0, _mm256_mul_ps(beta, _mm256_loadu_ps(crow)));
-        t1 = _mm256_add_ps(t1, _mm256_mul_ps(beta, _mm256_loadu_ps(crow + 8)));
-      }
-      _mm256_storeu_ps(crow, t0);
-      _mm256_storeu_ps(crow + 8, t1);
-    }
-    return;
-  }
-  alignas(32) float tile[MR * 16];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(tile + i * 16, acc0[i]);
-    _mm256_store_ps(tile + i * 16 + 8, acc1[i]);
-  }
-  apply_tile(tile, 16, m);
-}
-
-// The micro-kernels of one instruction set: `simd_width` columns per register, NR = 2 registers.
-struct KernelSet {
-  int mr, nr, simd_width;
-  MicroFn shared;   // v >= nr (null: none)
-  MicroFn split;    // v == simd_width (null: none)
-  MicroFn generic;  // any v
-};
-
-KernelSet kernel_set(NmIsa isa) {
-  switch (isa) {
-    case NmIsa::avx512:
-      return {12, 32, 16, &micro_avx512<12, false>, &micro_avx512<12, true>, &micro_generic<12, 32>};
-    case NmIsa::avx2:
-      return {6, 16, 8, &micro_avx2<6, false>, &micro_avx2<6, true>, &micro_generic<6, 16>};
-    case NmIsa::scalar:
-      break;
-  }
-  return {4, 16, 1, nullptr, nullptr, &micro_generic<4, 16>};
 }
 
 void check_spmm_args(std::int64_t rows, const NMLayout& l, const float* a, std::int64_t lda, const float* values,
@@ -270,20 +157,16 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
     });
     return;
   }
-
-  // v = 8 on an AVX-512 CPU: the AVX2 kernels give each column vector a register of its own.
-  const bool narrow = isa == NmIsa::avx512 && l.v == 8 && nm_isa_supported(NmIsa::avx2);
-  const KernelSet ks = kernel_set(narrow ? NmIsa::avx2 : isa);
-  const int mr = ks.mr, nr = ks.nr;
-  MicroFn fn = ks.generic;
-  int groups = nr;  // offset lists per strip: one per column
-  if (ks.shared != nullptr && l.v >= nr) {
-    fn = ks.shared;
-    groups = 1;
-  } else if (ks.split != nullptr && l.v == ks.simd_width) {
-    fn = ks.split;
-    groups = 2;
+  // The kernels vectorised over rows of C (nm_spmm_rows.cpp) take every v on AVX-512 and AVX2; the
+  // column-broadcast kernel here is the scalar ISA's.
+  if (nm_spmm_rows_supported(isa, l.v)) {
+    nm_spmm_rows(isa, rows, l, alpha, a, lda, values, index, beta, c, ldc);
+    return;
   }
+
+  constexpr int mr = 4, nr = 16;
+  const MicroFn fn = &micro_generic<mr, nr>;
+  constexpr int groups = nr;  // offset lists per strip: one per column
 
   const std::int64_t n = l.n, m = l.m, k = l.k, v = l.v;
   const std::int64_t windows = l.windows(), cvs = l.col_vectors();
@@ -295,7 +178,7 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
 
   // Tile sizes: MC rows (multiple of mr) x NC columns (multiple of nr), shrunk until every thread has
   // a few tiles.
-  std::int64_t mc = std::int64_t{mr} * 8, nc = std::int64_t{nr} * 64;
+  std::int64_t mc = std::int64_t{mr} * 8, nc = std::int64_t{nr} * kStripsPerTile;
   const std::int64_t want_tiles = 4 * static_cast<std::int64_t>(HostSpace().concurrency());
   const auto tiles = [&] { return ((rows + mc - 1) / mc) * ((cols + nc - 1) / nc); };
   while (tiles() < want_tiles && nc > nr) nc /= 2;
@@ -316,8 +199,8 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
     const std::int64_t i0 = p0 * mr, tile_cols = std::min(nc, cols - c0);
     const std::int64_t panels = p1 - p0, strips = (tile_cols + nr - 1) / nr;
     ap_buf.resize(static_cast<std::size_t>(panels * kc_cap * mr));
-    bp_buf.resize(static_cast<std::size_t>(kept_cap * nr));
-    off_buf.resize(static_cast<std::size_t>(groups * kept_cap));
+    bp_buf.resize(static_cast<std::size_t>(strips * kept_cap * nr));
+    off_buf.resize(static_cast<std::size_t>(strips * groups * kept_cap));
     float* ap = ap_buf.data();
     float* bp = bp_buf.data();
     std::int32_t* off = off_buf.data();
@@ -339,12 +222,14 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
           for (; kk < kc; ++kk) dst[kk * mr + ii] = 0.f;
         }
       }
+      // Pack every value strip of the tile (kept x nr, zeros past cols) and its offset lists.
       for (std::int64_t s = 0; s < strips; ++s) {
         const std::int64_t cs = c0 + s * nr;
         const std::int64_t width = std::min<std::int64_t>(nr, cols - cs);
+        float* strip = bp + s * kept_cap * nr;
         for (std::int64_t r = 0; r < kept; ++r) {
           const float* src = values + (r0 + r) * cols + cs;
-          float* dst = bp + r * nr;
+          float* dst = strip + r * nr;
           std::memcpy(dst, src, static_cast<std::size_t>(width) * sizeof(float));
           for (std::int64_t j = width; j < nr; ++j) dst[j] = 0.f;
         }
@@ -352,21 +237,27 @@ void nm_spmm_with_isa(NmIsa isa, std::int64_t rows, const NMLayout& l, float alp
         for (int g = 0; g < groups; ++g) {
           // A group past the last column reads the last vector's offsets (its values are zero).
           const std::int64_t cv = std::min(cs + g * group_cols, cols - 1) / v;
-          std::int32_t* o = off + g * kept_cap;
+          std::int32_t* o = off + (s * groups + g) * kept_cap;
           for (std::int64_t r = 0; r < kept; ++r)
             o[r] = static_cast<std::int32_t>(((r / n) * m + index[(r0 + r) * cvs + cv]) * mr);
         }
-        for (std::int64_t p = 0; p < panels; ++p) {
-          const std::int64_t i = i0 + p * mr;
+      }
+      // One A micro panel (in L1) against every strip (streamed).
+      for (std::int64_t p = 0; p < panels; ++p) {
+        const std::int64_t i = i0 + p * mr;
+        const int rows_valid = static_cast<int>(std::min<std::int64_t>(mr, rows - i));
+        for (std::int64_t s = 0; s < strips; ++s) {
+          const std::int64_t cs = c0 + s * nr;
           const MicroArgs args{kept,
                                ap + p * kc_cap * mr,
-                               bp,
-                               off,
+                               bp + s * kept_cap * nr,
+                               std::int64_t{nr},
+                               off + s * groups * kept_cap,
                                kept_cap,
                                c + i * ldc + cs,
                                ldc,
-                               static_cast<int>(std::min<std::int64_t>(mr, rows - i)),
-                               static_cast<int>(width),
+                               rows_valid,
+                               static_cast<int>(std::min<std::int64_t>(nr, cols - cs)),
                                Epilogue{alpha, beta, w0 == 0}};
           fn(args);
         }

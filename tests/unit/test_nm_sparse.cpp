@@ -251,6 +251,27 @@ TEST(NmSpmm, LargerShapes) {
     }
 }
 
+// The kernels vectorised over rows of C (every v on AVX-512 and AVX2): k over several blocks of
+// windows and ending mid-window, rows not a multiple of a panel (2 registers of rows) and fewer than
+// one, columns not a multiple of a strip or of a vector and fewer than one, vectors wider than a strip.
+TEST(NmSpmm, RowKernelsTailsAndBlocks) {
+  for (NmIsa isa : available_isas()) {
+    if (isa == NmIsa::scalar) continue;
+    for (int v : {1, 4, 8, 16, 32, 64, 128})
+      EXPECT_TRUE(cpu::detail::nm_spmm_rows_supported(isa, v)) << cpu::detail::nm_isa_name(isa) << " v " << v;
+    for (const NMLayout& l : {NMLayout{4133, 89, 2, 4, 1}, NMLayout{2101, 5, 3, 4, 1}, NMLayout{4133, 70, 8, 32, 1},
+                              NMLayout{4133, 91, 4, 32, 4}, NMLayout{2101, 45, 16, 32, 8},
+                              NMLayout{1500, 38, 5, 64, 4}, NMLayout{2101, 75, 8, 32, 32},
+                              NMLayout{1500, 300, 16, 32, 128}, NMLayout{700, 43, 3, 16, 16}}) {
+      SCOPED_TRACE(meridian::cat(cpu::detail::nm_isa_name(isa), " ", name(l)));
+      const Sparse s = make_sparse(l, 7);
+      EXPECT_EQ(spmm_violations(isa, s, 67, 1.5f, -0.5f), 0);
+      EXPECT_EQ(spmm_violations(isa, s, 5, -2.f, 0.f), 0);
+      EXPECT_EQ(spmm_violations(isa, s, 40, 1.f, 0.f), 0);
+    }
+  }
+}
+
 TEST(NmSpmm, DefaultIsaAndEmptyShapes) {
   const std::string isa = cpu::nm_spmm_isa();
   EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "scalar") << isa;
@@ -283,40 +304,58 @@ TEST(NmSpmm, IsaChoiceHonoursTheEnvironment) {
   }
 }
 
-// dA = alpha dC Bᵀ + beta dA and dvalues = alpha Aᵀ dC (kept) + beta dvalues vs the reference.
-void check_grads(const NMLayout& l, std::int64_t rows, float alpha, float beta) {
-  const Sparse s = make_sparse(l, 7);
-  const std::int64_t lda = l.windows() * l.m + 1;  // NaN past k, as in spmm_violations
-  const std::vector<float> dc = random_floats(rows * l.cols, 8);
+// dA = alpha dC Bᵀ + beta dA and dvalues = alpha Aᵀ dC (kept) + beta dvalues with `isa` vs the reference.
+// Every operand has a row padding the kernels must neither read (NaN: A past k, dC past cols) nor write
+// (dA past k: compared bit for bit); beta == 0: the outputs start as NaN (they must not be read).
+// Bounds: the reduction length is cols for dA and rows for dvalues, the magnitudes Σ|dC||B| and Σ|A||dC|.
+struct GradViolations {
+  std::int64_t da = 0, dvalues = 0;
+};
+
+GradViolations grad_violations(NmIsa isa, const Sparse& s, std::int64_t rows, float alpha, float beta) {
+  const NMLayout& l = s.l;
+  const std::int64_t lda = l.windows() * l.m + 1, lddc = l.cols + 3, ldda = l.k + 2;
+  std::vector<float> dc = random_floats(rows * lddc, 8);
   std::vector<float> a = random_floats(rows * lda, 9);
-  for (std::int64_t i = 0; i < rows; ++i)
+  for (std::int64_t i = 0; i < rows; ++i) {
     for (std::int64_t j = l.k; j < lda; ++j) a[static_cast<std::size_t>(i * lda + j)] = std::nanf("");
-  std::vector<float> da0 = random_floats(rows * l.k, 10), dv0 = random_floats(l.value_count(), 13);
+    for (std::int64_t j = l.cols; j < lddc; ++j) dc[static_cast<std::size_t>(i * lddc + j)] = std::nanf("");
+  }
+  std::vector<float> da0 = random_floats(rows * ldda, 10), dv0 = random_floats(l.value_count(), 13);
   if (beta == 0.f) {
-    std::fill(da0.begin(), da0.end(), std::nanf(""));
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = 0; j < l.k; ++j) da0[static_cast<std::size_t>(i * ldda + j)] = std::nanf("");
     std::fill(dv0.begin(), dv0.end(), std::nanf(""));
   }
   std::vector<float> da_want = da0, da_got = da0, dv_want = dv0, dv_got = dv0;
-  ref::nm_spmm_grad_a(rows, l, alpha, dc.data(), l.cols, s.values.data(), s.index.data(), beta, da_want.data(), l.k);
-  cpu::nm_spmm_grad_a(rows, l, alpha, dc.data(), l.cols, s.values.data(), s.index.data(), beta, da_got.data(), l.k);
-  ref::nm_spmm_grad_b(rows, l, alpha, a.data(), lda, dc.data(), l.cols, s.index.data(), beta, dv_want.data());
-  cpu::nm_spmm_grad_b(rows, l, alpha, a.data(), lda, dc.data(), l.cols, s.index.data(), beta, dv_got.data());
-  // Magnitudes: Σ|dC||B| over the columns keeping each dense row; Σ|A||dC| over rows.
-  std::int64_t bad_a = 0, bad_b = 0;
+  ref::nm_spmm_grad_a(rows, l, alpha, dc.data(), lddc, s.values.data(), s.index.data(), beta, da_want.data(), ldda);
+  cpu::detail::nm_spmm_grad_a_with_isa(isa, rows, l, alpha, dc.data(), lddc, s.values.data(), s.index.data(), beta,
+                                       da_got.data(), ldda);
+  ref::nm_spmm_grad_b(rows, l, alpha, a.data(), lda, dc.data(), lddc, s.index.data(), beta, dv_want.data());
+  cpu::detail::nm_spmm_grad_b_with_isa(isa, rows, l, alpha, a.data(), lda, dc.data(), lddc, s.index.data(), beta,
+                                       dv_got.data());
+  GradViolations bad;
   for (std::int64_t i = 0; i < rows; ++i) {
+    // mag[row]: Σ over the kept entries of dense row `row` of |dC[i, c]·B[row, c]|.
     std::vector<double> mag(static_cast<std::size_t>(l.k), 0.0);
     for (std::int64_t r = 0; r < l.kept_rows(); ++r)
       for (std::int64_t c = 0; c < l.cols; ++c) {
         const std::int64_t row = l.dense_row(r, c / l.v, s.index.data());
         if (row < l.k)
-          mag[static_cast<std::size_t>(row)] += std::abs(static_cast<double>(dc[static_cast<std::size_t>(i * l.cols + c)]) *
-                                                         s.values[static_cast<std::size_t>(r * l.cols + c)]);
+          mag[static_cast<std::size_t>(row)] +=
+              std::abs(static_cast<double>(dc[static_cast<std::size_t>(i * lddc + c)]) *
+                       s.values[static_cast<std::size_t>(r * l.cols + c)]);
       }
-    for (std::int64_t row = 0; row < l.k; ++row) {
-      const std::size_t at = static_cast<std::size_t>(i * l.k + row);
+    for (std::int64_t row = 0; row < ldda; ++row) {
+      const std::size_t at = static_cast<std::size_t>(i * ldda + row);
+      if (row >= l.k) {  // row padding: untouched
+        if (std::memcmp(&da_got[at], &da0[at], sizeof(float)) != 0) ++bad.da;
+        continue;
+      }
       const double old = beta == 0.f ? 0.0 : da0[at];
-      if (!within(da_got[at], da_want[at], static_cast<double>(l.cols), alpha, mag[static_cast<std::size_t>(row)], beta, old))
-        ++bad_a;
+      if (!within(da_got[at], da_want[at], static_cast<double>(l.cols), alpha, mag[static_cast<std::size_t>(row)], beta,
+                  old))
+        ++bad.da;
     }
   }
   for (std::int64_t r = 0; r < l.kept_rows(); ++r)
@@ -326,20 +365,30 @@ void check_grads(const NMLayout& l, std::int64_t rows, float alpha, float beta) 
       double mag = 0;
       if (row < l.k)
         for (std::int64_t i = 0; i < rows; ++i)
-          mag += std::abs(static_cast<double>(a[static_cast<std::size_t>(i * lda + row)]) * dc[static_cast<std::size_t>(i * l.cols + c)]);
+          mag += std::abs(static_cast<double>(a[static_cast<std::size_t>(i * lda + row)]) *
+                          dc[static_cast<std::size_t>(i * lddc + c)]);
       const double old = beta == 0.f ? 0.0 : dv0[at];
-      if (!within(dv_got[at], dv_want[at], static_cast<double>(rows), alpha, mag, beta, old)) ++bad_b;
+      if (!within(dv_got[at], dv_want[at], static_cast<double>(rows), alpha, mag, beta, old)) ++bad.dvalues;
     }
-  EXPECT_EQ(bad_a, 0);
-  EXPECT_EQ(bad_b, 0);
+  return bad;
 }
 
-TEST(NmSpmmGrad, EveryNmvMatchesReference) {
+void check_grads(const NMLayout& l, std::int64_t rows, float alpha, float beta) {
+  const Sparse s = make_sparse(l, 7);
+  for (NmIsa isa : available_isas()) {
+    SCOPED_TRACE(meridian::cat(cpu::detail::nm_isa_name(isa), " rows=", rows, " alpha=", alpha, " beta=", beta));
+    const GradViolations bad = grad_violations(isa, s, rows, alpha, beta);
+    EXPECT_EQ(bad.da, 0);
+    EXPECT_EQ(bad.dvalues, 0);
+  }
+}
+
+TEST(NmSpmmGrad, EveryNmvAndIsaMatchesReference) {
   for (int m : kMs)
     for (int n = 1; n < m; ++n) {
-      if (m >= 32 && n % 5 != 1 && n != m - 1 && n != m / 2) continue;
+      if (m >= 32 && n % 5 != 1 && n != m - 1 && n != m / 2) continue;  // keep the run short at large m
       for (int v : kVs) {
-        const NMLayout l{2 * m + 3, v + 37, n, m, v};
+        const NMLayout l{2 * m + 3, v + 37, n, m, v};  // k and cols not multiples of m and v
         SCOPED_TRACE(name(l));
         check_grads(l, 11, 0.75f, -1.5f);
         check_grads(l, 6, 1.25f, 0.f);
@@ -347,9 +396,73 @@ TEST(NmSpmmGrad, EveryNmvMatchesReference) {
     }
 }
 
+// The n that EveryNmvAndIsaMatchesReference skips at m = 32 and 64, with the widest instruction set only.
+TEST(NmSpmmGrad, EveryNAtLargeMWithTheWidestIsa) {
+  const NmIsa isa = available_isas().back();
+  for (int m : {32, 64})
+    for (int n = 1; n < m; ++n)
+      for (int v : kVs) {
+        const NMLayout l{2 * m + 3, v + 37, n, m, v};
+        SCOPED_TRACE(meridian::cat(cpu::detail::nm_isa_name(isa), " ", name(l)));
+        const Sparse s = make_sparse(l, 17);
+        const GradViolations bad = grad_violations(isa, s, 7, -1.25f, 0.5f);
+        EXPECT_EQ(bad.da, 0);
+        EXPECT_EQ(bad.dvalues, 0);
+      }
+}
+
+// Shapes that cross the kernels' blocks: more than one block of columns (dA: 256; dvalues dot path: 128),
+// of rows (dvalues: 256, so later blocks accumulate), of windows, and row tiles with tails.
 TEST(NmSpmmGrad, LargerShapes) {
   check_grads(NMLayout{1000, 300, 2, 4, 1}, 67, 1.f, 0.5f);
   check_grads(NMLayout{1000, 300, 8, 32, 32}, 67, 1.f, 0.f);
+  for (const NMLayout& l : {NMLayout{301, 290, 2, 4, 1}, NMLayout{301, 290, 3, 8, 4}, NMLayout{301, 290, 4, 16, 8},
+                            NMLayout{301, 290, 8, 32, 16}, NMLayout{301, 290, 16, 32, 32},
+                            NMLayout{301, 290, 4, 32, 64}, NMLayout{301, 290, 1, 64, 128}}) {
+    SCOPED_TRACE(name(l));
+    check_grads(l, 261, -0.5f, 0.f);
+    check_grads(l, 517, 1.5f, 2.f);
+  }
+}
+
+TEST(NmSpmmGrad, EmptyShapes) {
+  for (NmIsa isa : available_isas()) {
+    SCOPED_TRACE(cpu::detail::nm_isa_name(isa));
+    // rows == 0: dvalues = beta·dvalues (0 over NaN when beta == 0); dA has no rows.
+    const NMLayout l{8, 5, 2, 4, 1};
+    const std::vector<std::uint8_t> idx(static_cast<std::size_t>(l.index_count()), 0);
+    std::vector<float> dv(static_cast<std::size_t>(l.value_count()), 2.f);
+    cpu::detail::nm_spmm_grad_b_with_isa(isa, 0, l, 1.f, nullptr, l.k, nullptr, l.cols, idx.data(), 0.5f, dv.data());
+    for (float x : dv) EXPECT_EQ(x, 1.f);
+    std::fill(dv.begin(), dv.end(), std::nanf(""));
+    cpu::detail::nm_spmm_grad_b_with_isa(isa, 0, l, 1.f, nullptr, l.k, nullptr, l.cols, idx.data(), 0.f, dv.data());
+    for (float x : dv) EXPECT_EQ(x, 0.f);
+    cpu::detail::nm_spmm_grad_a_with_isa(isa, 0, l, 1.f, nullptr, l.cols, nullptr, nullptr, 0.f, nullptr, l.k);
+    // cols == 0: dA = beta·dA.
+    const NMLayout no_cols{8, 0, 2, 4, 1};
+    std::vector<float> da(16, 2.f);
+    cpu::detail::nm_spmm_grad_a_with_isa(isa, 2, no_cols, 1.f, nullptr, 0, nullptr, nullptr, 0.5f, da.data(), 8);
+    for (float x : da) EXPECT_EQ(x, 1.f);
+  }
+}
+
+// The public entry points run the default instruction set.
+TEST(NmSpmmGrad, PublicEntryPointsMatchReference) {
+  const NMLayout l{77, 70, 8, 32, 32};
+  const Sparse s = make_sparse(l, 14);
+  const std::int64_t rows = 19;
+  const std::vector<float> dc = random_floats(rows * l.cols, 15), a = random_floats(rows * l.k, 16);
+  std::vector<float> da_want(static_cast<std::size_t>(rows * l.k)), da_got(da_want.size(), std::nanf(""));
+  std::vector<float> dv_want(static_cast<std::size_t>(l.value_count())), dv_got(dv_want.size(), std::nanf(""));
+  ref::nm_spmm_grad_a(rows, l, 1.f, dc.data(), l.cols, s.values.data(), s.index.data(), 0.f, da_want.data(), l.k);
+  cpu::nm_spmm_grad_a(rows, l, 1.f, dc.data(), l.cols, s.values.data(), s.index.data(), 0.f, da_got.data(), l.k);
+  ref::nm_spmm_grad_b(rows, l, 1.f, a.data(), l.k, dc.data(), l.cols, s.index.data(), 0.f, dv_want.data());
+  cpu::nm_spmm_grad_b(rows, l, 1.f, a.data(), l.k, dc.data(), l.cols, s.index.data(), 0.f, dv_got.data());
+  // |err| <= 4 (len + 2) eps Σ|terms| <= 4 (len + 2) eps · len (every factor is in [-1, 1]).
+  for (std::size_t x = 0; x < da_got.size(); ++x)
+    EXPECT_NEAR(da_got[x], da_want[x], 4.0 * (l.cols + 2) * kEps * l.cols) << x;
+  for (std::size_t x = 0; x < dv_got.size(); ++x)
+    EXPECT_NEAR(dv_got[x], dv_want[x], 4.0 * (rows + 2) * kEps * rows) << x;
 }
 
 }  // namespace
