@@ -19,6 +19,7 @@
 #include "data/fashion_mnist.hpp"
 #include "data/idx.hpp"
 #include "kernels/common/error.hpp"
+#include "common/input_error.hpp"
 
 namespace fs = std::filesystem;
 using meridian::InputError;
@@ -68,20 +69,7 @@ void write_raw(const std::string& path, const Bytes& bytes) {
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Runs f, which must throw InputError; returns the message ("" and a failure otherwise).
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected InputError, nothing was thrown";
-  return {};
-}
+using meridian::testing::input_error;
 
 void expect_contains(const std::string& message, std::initializer_list<std::string> parts) {
   for (const std::string& part : parts)

@@ -2,6 +2,7 @@
 // forms), the inter-region tables (synthetic files with every malformation, and the real tables
 // of ../shared/traces when present) and the link matrix.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "comm/link_model.hpp"
 #include "kernels/common/error.hpp"
+#include "common/input_error.hpp"
 
 namespace meridian {
 namespace {
@@ -22,16 +24,7 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return p.string();
 }
 
-// The message of the InputError that `f` throws ("" when it throws none).
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using meridian::testing::input_error;
 
 TEST(LinkModel, ParsesUnits) {
   EXPECT_DOUBLE_EQ(parse_bandwidth_bps("100Mbit", "--bandwidth"), 100e6);
