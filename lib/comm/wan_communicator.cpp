@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <set>
 #include <thread>
 
@@ -32,6 +31,14 @@ void combine_typed(T* acc, const T* in, std::int64_t n, ReduceOp op) {
   }
 }
 
+// The dtypes the leaders' ring can reduce; checked before anything is queued, so that a bad dtype
+// fails on every rank alike.
+void check_reducible(DType dtype) {
+  MERIDIAN_INPUT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i32 || dtype == DType::i64,
+                       "WAN emulation: reductions over ", dtype_name(dtype),
+                       " are not supported; use f32, f64, i32 or i64");
+}
+
 void combine(void* acc, const void* in, std::int64_t n, DType dtype, ReduceOp op) {
   switch (dtype) {
     case DType::f32: return combine_typed(static_cast<float*>(acc), static_cast<const float*>(in), n, op);
@@ -42,8 +49,7 @@ void combine(void* acc, const void* in, std::int64_t n, DType dtype, ReduceOp op
       return combine_typed(static_cast<std::int64_t*>(acc), static_cast<const std::int64_t*>(in), n, op);
     default: break;
   }
-  throw InputError(cat("WAN emulation: reductions over ", dtype_name(dtype), " are not supported; use f32, f64, ",
-                       "i32 or i64"));
+  check_reducible(dtype);  // throws for every other dtype
 }
 
 void divide(void* buffer, std::int64_t n, DType dtype, int by) {
@@ -184,14 +190,15 @@ void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dt
     const auto block_begin = [&](int b) { return count * b / k; };
     const auto block_ptr = [&](int b) { return static_cast<char*>(buffer) + block_begin(b) * esize; };
     const auto block_len = [&](int b) { return block_begin(b + 1) - block_begin(b); };
-    std::vector<char> incoming(static_cast<std::size_t>((count / k + 1) * static_cast<std::int64_t>(esize)));
+    ring_scratch_.resize(std::max(ring_scratch_.size(), static_cast<std::size_t>(count / k + 1) * esize));
+    char* incoming = ring_scratch_.data();
     const MPI_Comm comm = leaders_->mpi_comm();
     for (int s = 0; s < k - 1; ++s) {
       const int out = ((me - s) % k + k) % k, in = ((me - s - 1) % k + k) % k;
       paced_exchange(comm, kLeaderTag,
                      {Transfer{next, next, block_ptr(out), block_len(out) * static_cast<std::int64_t>(esize)}},
-                     {Transfer{prev, prev, incoming.data(), block_len(in) * static_cast<std::int64_t>(esize)}});
-      combine(block_ptr(in), incoming.data(), block_len(in), dtype, op);
+                     {Transfer{prev, prev, incoming, block_len(in) * static_cast<std::int64_t>(esize)}});
+      combine(block_ptr(in), incoming, block_len(in), dtype, op);
     }
     for (int s = 0; s < k - 1; ++s) {
       const int out = ((me + 1 - s) % k + k) % k, in = ((me - s) % k + k) % k;
@@ -227,10 +234,7 @@ void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root)
 
 void WanCommunicator::do_all_reduce(const void* send, void* recv, std::int64_t count, DType dtype, ReduceOp op,
                                     Request* request) {
-  // Checked here, before anything is queued, so that a bad dtype fails on every rank alike.
-  MERIDIAN_INPUT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i32 || dtype == DType::i64,
-                       "WAN emulation: reductions over ", dtype_name(dtype),
-                       " are not supported; use f32, f64, i32 or i64");
+  check_reducible(dtype);
   executor_->run(
       [=, this] {
         if (send != recv) std::memcpy(recv, send, static_cast<std::size_t>(count) * dtype_size(dtype));
@@ -262,9 +266,7 @@ void WanCommunicator::do_all_gather(const void* send, void* recv, std::int64_t c
 // reduce-scatter, but exact and simple.
 void WanCommunicator::do_reduce_scatter(const void* send, void* recv, std::int64_t count_per_rank, DType dtype,
                                         ReduceOp op, Request* request) {
-  MERIDIAN_INPUT_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i32 || dtype == DType::i64,
-                       "WAN emulation: reductions over ", dtype_name(dtype),
-                       " are not supported; use f32, f64, i32 or i64");
+  check_reducible(dtype);
   executor_->run(
       [=, this] {
         const std::size_t esize = dtype_size(dtype);

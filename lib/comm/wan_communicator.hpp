@@ -91,6 +91,7 @@ class WanCommunicator final : public Communicator {
   std::vector<int> leader_of_dc_;             // world rank of each data center's leader
   std::chrono::steady_clock::time_point zero_;
   std::vector<double> link_free_at_;          // per destination dc: when its link is next free
+  std::vector<char> ring_scratch_;            // the block a ring step receives (kept between calls)
   mutable std::mutex stats_mutex_;
   WanStats stats_;
   std::unique_ptr<OrderedExecutor> executor_ = std::make_unique<OrderedExecutor>("meridian-wan");
