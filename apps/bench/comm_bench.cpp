@@ -66,27 +66,6 @@ struct Options {
   CommBackend backend = CommBackend::mpi;
 };
 
-// "8", "64K", "1M", "2G" (powers of 1024); InputError naming the flag otherwise.
-std::int64_t parse_bytes(const std::string& flag, const std::string& text) {
-  const auto bad = [&] {
-    return InputError(cat(flag, ": '", text, "' is not a size; write whole bytes with an optional K, M or G "
-                          "suffix (powers of 1024), e.g. 8, 64K, 1M, 1G"));
-  };
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 15) throw bad();
-  std::int64_t value = std::stoll(text.substr(0, digits));
-  const std::string suffix = text.substr(digits);
-  std::int64_t scale = 1;
-  if (suffix.empty()) scale = 1;
-  else if (suffix == "K" || suffix == "k") scale = std::int64_t{1} << 10;
-  else if (suffix == "M" || suffix == "m") scale = std::int64_t{1} << 20;
-  else if (suffix == "G" || suffix == "g") scale = std::int64_t{1} << 30;
-  else throw bad();
-  if (value > std::numeric_limits<std::int64_t>::max() / scale) throw bad();
-  return value * scale;
-}
-
 std::vector<Collective> parse_collectives(const std::string& text) {
   if (text == "all") return {std::begin(all_collectives), std::end(all_collectives)};
   std::vector<Collective> out;
@@ -111,8 +90,8 @@ std::vector<Collective> parse_collectives(const std::string& text) {
 
 // Everything that does not need MPI; the same verdict on every rank.
 void finish_parsing(Options& o) {
-  o.min_bytes = parse_bytes("-b/--minbytes", o.min_bytes_text);
-  o.max_bytes = parse_bytes("-e/--maxbytes", o.max_bytes_text);
+  o.min_bytes = cli::parse_bytes("-b/--minbytes", o.min_bytes_text);
+  o.max_bytes = cli::parse_bytes("-e/--maxbytes", o.max_bytes_text);
   MERIDIAN_INPUT_CHECK(o.min_bytes <= o.max_bytes, "-b/--minbytes (", o.min_bytes, ") is larger than -e/--maxbytes (",
                        o.max_bytes, ")");
   MERIDIAN_INPUT_CHECK(o.step_factor >= 2, "-f/--stepfactor must be >= 2, got ", o.step_factor);

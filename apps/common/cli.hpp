@@ -4,7 +4,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
+#include <string>
 
 #include "kernels/common/error.hpp"
 
@@ -28,6 +32,27 @@ inline bool parse(CLI::App& app, int argc, char** argv) {
     throw InputError(cat(e.what(), " (see --help)"));
   }
   return true;
+}
+
+// "8", "64K", "1M", "2G" (powers of 1024); InputError naming the flag otherwise.
+inline std::int64_t parse_bytes(const std::string& flag, const std::string& text) {
+  const auto bad = [&] {
+    return InputError(cat(flag, ": '", text, "' is not a size; write whole bytes with an optional K, M or G "
+                          "suffix (powers of 1024), e.g. 8, 64K, 1M, 1G"));
+  };
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 15) throw bad();
+  std::int64_t value = std::stoll(text.substr(0, digits));
+  const std::string suffix = text.substr(digits);
+  std::int64_t scale = 1;
+  if (suffix.empty()) scale = 1;
+  else if (suffix == "K" || suffix == "k") scale = std::int64_t{1} << 10;
+  else if (suffix == "M" || suffix == "m") scale = std::int64_t{1} << 20;
+  else if (suffix == "G" || suffix == "g") scale = std::int64_t{1} << 30;
+  else throw bad();
+  if (value > std::numeric_limits<std::int64_t>::max() / scale) throw bad();
+  return value * scale;
 }
 
 }  // namespace meridian::cli

@@ -145,6 +145,8 @@ BandwidthSeries::BandwidthSeries(std::vector<double> time_s, std::vector<double>
   MERIDIAN_INPUT_CHECK(!time_s_.empty() && time_s_.size() == bandwidth_bps_.size(),
                        "bandwidth series: needs at least one point and as many times as bandwidths");
   for (std::size_t i = 0; i < time_s_.size(); ++i) {
+    MERIDIAN_INPUT_CHECK(time_s_[i] >= 0 && std::isfinite(time_s_[i]), "bandwidth series: point ", i, " has time ",
+                         time_s_[i], "; times count seconds from the start of the run (0 or more)");
     MERIDIAN_INPUT_CHECK(bandwidth_bps_[i] > 0 && std::isfinite(bandwidth_bps_[i]), "bandwidth series: point ", i,
                          " has bandwidth ", bandwidth_bps_[i], "; bandwidths must be > 0");
     MERIDIAN_INPUT_CHECK(i == 0 || time_s_[i] > time_s_[i - 1], "bandwidth series: time ", time_s_[i], " at point ",
@@ -160,6 +162,8 @@ BandwidthSeries BandwidthSeries::read_csv(const std::string& path) {
   while (csv.next()) {
     const double t = csv.number(t_col, "time_s", false);
     const double b = csv.number(b_col, "bandwidth_bps", true);
+    MERIDIAN_INPUT_CHECK(t >= 0, csv.where(t_col), ": time_s ", t,
+                         " is negative; times count seconds from the start of the run (0 or more)");
     MERIDIAN_INPUT_CHECK(times.empty() || t > times.back(), csv.where(t_col), ": time_s ", t,
                          " does not follow the previous time ", times.empty() ? 0.0 : times.back(),
                          "; times must increase strictly");

@@ -80,7 +80,10 @@ WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, Lin
                        " data centers; every id 0..", links_.dcs() - 1, " needs at least one rank");
   leader_of_dc_.assign(static_cast<std::size_t>(links_.dcs()), n);
   for (int r = n - 1; r >= 0; --r) leader_of_dc_[static_cast<std::size_t>(dc_of_rank_[r])] = r;
-  dc_ = world_->split(dc_id(), rank());
+  MPI_Comm dc_comm = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split(world_->mpi_comm(), dc_id(), rank(), &dc_comm));
+  dc_ = std::make_unique<MpiCommunicator>(dc_comm);
+  MPI_CHECK(MPI_Comm_free(&dc_comm));
   const bool leader = leader_of_dc_[static_cast<std::size_t>(dc_id())] == rank();
   MPI_Comm sub = MPI_COMM_NULL;
   MPI_CHECK(MPI_Comm_split(world_->mpi_comm(), leader ? 0 : MPI_UNDEFINED, dc_id(), &sub));
@@ -167,7 +170,7 @@ void WanCommunicator::paced_exchange(MPI_Comm comm, int tag, const std::vector<T
                         tag, comm, &q));
     requests.push_back(q);
   }
-  MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+  wait_sleeping(requests);
   std::lock_guard lock(stats_mutex_);
   for (const Transfer& s : sends)
     if (s.peer_dc != dc_id()) stats_.bytes_to_dc[static_cast<std::size_t>(s.peer_dc)] += s.bytes;
@@ -179,7 +182,18 @@ void WanCommunicator::paced_exchange(MPI_Comm comm, int tag, const std::vector<T
 
 void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dtype, ReduceOp op) {
   const ReduceOp inner = op == ReduceOp::avg ? ReduceOp::sum : op;
-  dc_->all_reduce(buffer, buffer, count, dtype, inner);
+  if (dc_->size() > 1) {
+    std::vector<MPI_Request> requests;
+    constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;  // MPI counts are int
+    for (std::int64_t off = 0; off < count; off += kMaxPiece) {
+      MPI_Request q = MPI_REQUEST_NULL;
+      MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(buffer) + off * static_cast<std::int64_t>(dtype_size(dtype)),
+                               static_cast<int>(std::min(kMaxPiece, count - off)), mpi_datatype(dtype),
+                               mpi_reduce_op(inner, dtype), dc_->mpi_comm(), &q));
+      requests.push_back(q);
+    }
+    wait_sleeping(requests);
+  }
   if (leaders_ != nullptr && leaders_->size() > 1) {
     // Ring all-reduce among the leaders: reduce-scatter, then all-gather, block b of the buffer
     // owned by leader b. Every block is summed in the same ring order, so all ranks end with the
@@ -207,8 +221,33 @@ void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dt
                      {Transfer{prev, prev, block_ptr(in), block_len(in) * static_cast<std::int64_t>(esize)}});
     }
   }
-  dc_->broadcast(buffer, count, dtype, 0);  // the leader is the lowest rank of its data center
+  dc_broadcast(buffer, count * static_cast<std::int64_t>(dtype_size(dtype)), 0);  // the leader is the lowest rank of its data center
   if (op == ReduceOp::avg) divide(buffer, count, dtype, size());
+}
+
+void WanCommunicator::dc_broadcast(void* buffer, std::int64_t bytes, int root) {
+  if (dc_->size() == 1) return;
+  std::vector<MPI_Request> requests;
+  constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;  // MPI counts are int
+  for (std::int64_t off = 0; off < bytes; off += kMaxPiece) {
+    MPI_Request q = MPI_REQUEST_NULL;
+    MPI_CHECK(MPI_Ibcast(static_cast<char*>(buffer) + off, static_cast<int>(std::min(kMaxPiece, bytes - off)),
+                         MPI_BYTE, root, dc_->mpi_comm(), &q));
+    requests.push_back(q);
+  }
+  wait_sleeping(requests);
+}
+
+// Waits like the pacing loop: MPI progress, then a short sleep, so a rank waiting for its data
+// center's leader (who waits for the WAN) leaves the core to the computation it overlaps with.
+void WanCommunicator::wait_sleeping(std::span<MPI_Request> requests) {
+  if (requests.empty()) return;
+  for (;;) {
+    int done = 0;
+    MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+    if (done != 0) return;
+    std::this_thread::sleep_for(std::chrono::duration<double>(kProgressStep_s));
+  }
 }
 
 void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root) {
@@ -216,7 +255,7 @@ void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root)
   if (dc_id() == root_dc) {  // root's data center, its leader included, first
     int local_root = 0;  // root's rank inside the data center (ranked by world rank)
     for (int r = 0; r < root; ++r) local_root += dc_of_rank_[static_cast<std::size_t>(r)] == root_dc ? 1 : 0;
-    dc_->broadcast(buffer, bytes, DType::u8, local_root);
+    dc_broadcast(buffer, bytes, local_root);
   }
   if (leaders_ != nullptr && leaders_->size() > 1) {
     std::vector<Transfer> sends, recvs;
@@ -229,13 +268,13 @@ void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root)
     }
     paced_exchange(leaders_->mpi_comm(), kLeaderTag, sends, recvs);
   }
-  if (dc_id() != root_dc) dc_->broadcast(buffer, bytes, DType::u8, 0);
+  if (dc_id() != root_dc) dc_broadcast(buffer, bytes, 0);
 }
 
 void WanCommunicator::do_all_reduce(const void* send, void* recv, std::int64_t count, DType dtype, ReduceOp op,
                                     Request* request) {
   check_reducible(dtype);
-  executor_->run(
+  run_op(
       [=, this] {
         if (send != recv) std::memcpy(recv, send, static_cast<std::size_t>(count) * dtype_size(dtype));
         all_reduce_body(recv, count, dtype, op);
@@ -245,7 +284,7 @@ void WanCommunicator::do_all_reduce(const void* send, void* recv, std::int64_t c
 
 void WanCommunicator::do_broadcast(void* buffer, std::int64_t count, DType dtype, int root, Request* request) {
   const std::int64_t bytes = count * static_cast<std::int64_t>(dtype_size(dtype));
-  executor_->run([=, this] { broadcast_body(buffer, bytes, root); }, request);
+  run_op([=, this] { broadcast_body(buffer, bytes, root); }, request);
 }
 
 // One paced broadcast per rank's block: correct for any placement, at the cost of sending every
@@ -253,7 +292,7 @@ void WanCommunicator::do_broadcast(void* buffer, std::int64_t count, DType dtype
 void WanCommunicator::do_all_gather(const void* send, void* recv, std::int64_t count_per_rank, DType dtype,
                                     Request* request) {
   const std::int64_t bytes = count_per_rank * static_cast<std::int64_t>(dtype_size(dtype));
-  executor_->run(
+  run_op(
       [=, this] {
         char* out = static_cast<char*>(recv);
         if (send != out + rank() * bytes) std::memcpy(out + rank() * bytes, send, static_cast<std::size_t>(bytes));
@@ -267,7 +306,7 @@ void WanCommunicator::do_all_gather(const void* send, void* recv, std::int64_t c
 void WanCommunicator::do_reduce_scatter(const void* send, void* recv, std::int64_t count_per_rank, DType dtype,
                                         ReduceOp op, Request* request) {
   check_reducible(dtype);
-  executor_->run(
+  run_op(
       [=, this] {
         const std::size_t esize = dtype_size(dtype);
         std::vector<char> all(static_cast<std::size_t>(count_per_rank * size()) * esize);
@@ -281,13 +320,13 @@ void WanCommunicator::do_reduce_scatter(const void* send, void* recv, std::int64
 
 // Unpaced: a barrier carries no payload, and its latency cost is not modelled.
 void WanCommunicator::do_barrier(Request* request) {
-  executor_->run([this] { world_->barrier(); }, request);
+  run_op([this] { world_->barrier(); }, request);
 }
 
 void WanCommunicator::do_send_recv(const void* send_buffer, std::int64_t send_count, int dest, void* recv_buffer,
                                    std::int64_t recv_count, int source, DType dtype, int tag, Request* request) {
   const std::int64_t esize = static_cast<std::int64_t>(dtype_size(dtype));
-  executor_->run(
+  run_op(
       [=, this] {
         std::vector<Transfer> sends, recvs;
         if (dest != no_peer)

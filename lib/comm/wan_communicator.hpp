@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "comm/communicator.hpp"
@@ -30,6 +31,7 @@ struct WanOptions {
 struct WanStats {
   std::vector<std::int64_t> bytes_to_dc;  // bytes this rank sent to each data center (0 for its own)
   double paced_wait_s = 0;                // time this rank's sends waited for their links
+  double busy_s = 0;                      // time operations ran (queued time excluded): the channel's busy time
 };
 
 class WanCommunicator final : public Communicator {
@@ -80,13 +82,29 @@ class WanCommunicator final : public Communicator {
   void paced_exchange(MPI_Comm comm, int tag, const std::vector<Transfer>& sends, const std::vector<Transfer>& recvs);
   void all_reduce_body(void* buffer, std::int64_t count, DType dtype, ReduceOp op);
   void broadcast_body(void* buffer, std::int64_t bytes, int root);
+  // Broadcast inside this rank's data center (root: rank there); unpaced.
+  void dc_broadcast(void* buffer, std::int64_t bytes, int root);
+  static void wait_sleeping(std::span<MPI_Request> requests);
+  // Runs `body` in issue order (executor) and adds its duration to stats_.busy_s.
+  template <class Body>
+  void run_op(Body body, Request* request) {
+    executor_->run(
+        [this, body]() mutable {
+          const double start = clock_s();
+          body();
+          const double took = clock_s() - start;
+          std::lock_guard lock(stats_mutex_);
+          stats_.busy_s += took;
+        },
+        request);
+  }
   std::chrono::steady_clock::time_point at(double clock_s) const;
 
   std::vector<int> dc_of_rank_;
   LinkModel links_;
   WanOptions options_;
   std::unique_ptr<MpiCommunicator> world_;    // every rank
-  std::unique_ptr<Communicator> dc_;          // this rank's data center, ranked by world rank
+  std::unique_ptr<MpiCommunicator> dc_;       // this rank's data center, ranked by world rank
   std::unique_ptr<MpiCommunicator> leaders_;  // data-center leaders by dc id; null on other ranks
   std::vector<int> leader_of_dc_;             // world rank of each data center's leader
   std::chrono::steady_clock::time_point zero_;

@@ -72,7 +72,12 @@ TEST(LinkModel, SeriesCsvErrorsNameFileAndLine) {
   EXPECT_NE(input_error([&] { BandwidthSeries::read_csv(header); }).find("time_s"), std::string::npos);
   EXPECT_NE(input_error([&] { BandwidthSeries::read_csv("/nonexistent/series.csv"); }).find("cannot open"),
             std::string::npos);
-  for (const auto& f : {good, unordered, junk, header}) fs::remove(f);
+  const std::string negative = write_temp("negative.csv", "time_s,bandwidth_bps\n-1,1e8\n10,5e7\n");
+  const std::string neg_msg = input_error([&] { BandwidthSeries::read_csv(negative); });
+  EXPECT_NE(neg_msg.find(negative + ":2: column 1"), std::string::npos) << neg_msg;
+  EXPECT_NE(neg_msg.find("negative"), std::string::npos) << neg_msg;
+  EXPECT_THROW(BandwidthSeries({-0.5, 1}, {1, 1}), InputError);
+  for (const auto& f : {good, unordered, junk, header, negative}) fs::remove(f);
 }
 
 TEST(LinkModel, RegionTables) {
