@@ -352,5 +352,50 @@ TEST(DataParallel, ParameterDivergenceClosedForms) {
   for (float v : average) ASSERT_FLOAT_EQ(v, (n + 1) / 2.0f);
 }
 
+// The profile handed to the simulator: one entry per sync unit with the unit's bytes, the forward
+// total on unit 0, each layer's backward on its last unit, and totals that match what the
+// iterations measured (the hooks split the backward; they do not add to it).
+TEST(DataParallel, MeasuredProfileMatchesTheIterations) {
+  WanCommunicator wan = fast_wan();
+  MpiCommunicator control(MPI_COMM_WORLD);
+  nn::Model model = small_mlp(5);
+  nn::SGD sgd(model.parameters(), plain_sgd(0.05f));
+  SchemeOptions options = scheme_options(Scheme::plsgd, 2);
+  options.unit_bytes = 200;
+  DataParallelTrainer trainer(model, sgd, wan, control, options);
+  double forward = 0, backward = 0;
+  constexpr int kIterations = 5;
+  for (int it = 0; it < kIterations; ++it) {
+    const Batch b = random_batch(8, it, kBatch, kIn, kClasses);
+    const IterationStats s = trainer.step(b.images, b.labels);
+    if (it == 0) continue;  // the profile leaves out the warm-up iteration
+    forward += s.forward_s;
+    backward += s.backward_s;
+  }
+  const ModelProfile profile = trainer.measured_profile();
+  const UnitLayout& units = trainer.units();
+  ASSERT_EQ(profile.layers.size(), units.units.size());
+  std::int64_t bytes = 0;
+  for (std::size_t u = 0; u < units.units.size(); ++u) {
+    EXPECT_EQ(profile.layers[u].param_bytes, units.units[u].bytes());
+    EXPECT_EQ(profile.layers[u].name, units.units[u].name);
+    if (u > 0) {
+      EXPECT_EQ(profile.layers[u].forward_s, 0.0);
+    }
+    const SyncUnit& unit = units.units[u];
+    const bool last_of_layer = u + 1 == units.units.size() || units.units[u + 1].layer != unit.layer;
+    if (!last_of_layer) {
+      EXPECT_EQ(profile.layers[u].backward_s, 0.0) << unit.name;
+    }
+    bytes += unit.bytes();
+  }
+  EXPECT_EQ(bytes, model.parameter_count() * 4);
+  const double n = kIterations - 1;
+  EXPECT_NEAR(profile.forward_s(), forward / n, 1e-12);
+  // Backward of the layers above the lowest parameter layer's hook: at most the whole backward.
+  EXPECT_GT(profile.backward_s(), 0.0);
+  EXPECT_LE(profile.backward_s(), backward / n + 1e-9);
+}
+
 }  // namespace
 }  // namespace meridian::dist

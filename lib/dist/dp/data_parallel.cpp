@@ -38,11 +38,6 @@ void SchemeOptions::validate() const {
                        replan_threshold, ": give a relative change >= 0, e.g. 0.2 for 20 %");
 }
 
-double IterationStats::overlap() const {
-  if (comm_busy_s <= 0) return 1.0;
-  return std::clamp(1.0 - exposed_s / comm_busy_s, 0.0, 1.0);
-}
-
 DataParallelTrainer::DataParallelTrainer(nn::Model& model, nn::SGD& optimizer, WanCommunicator& comm,
                                          Communicator& control, const SchemeOptions& options)
     : model_(model), optimizer_(optimizer), comm_(comm), control_(control), options_(options) {
@@ -93,13 +88,9 @@ DataParallelTrainer::DataParallelTrainer(nn::Model& model, nn::SGD& optimizer, W
 }
 
 DataParallelTrainer::~DataParallelTrainer() {
+  // Requests still in flight (an exception left an iteration half done) are waited for by their
+  // destructors before flat_, declared earlier, goes away.
   model_.clear_backward_hook();
-  for (InFlight& f : in_flight_) {
-    try {
-      f.request.wait();
-    } catch (...) {  // unwinding already: the request's own error is logged by its destructor path
-    }
-  }
 }
 
 bool DataParallelTrainer::replicas_equal_after(std::int64_t iteration) const {

@@ -64,8 +64,6 @@ struct IterationStats {
   int syncs = 0;                   // all-reduces started in this iteration
   std::vector<std::int64_t> bytes_to_dc;  // bytes this rank sent to each data center
   double compute_s() const { return wall_s - exposed_s; }
-  // Share of the channel's busy time hidden behind computation (1 when nothing was sent).
-  double overlap() const;
 };
 
 class DataParallelTrainer {
