@@ -28,8 +28,8 @@ dist::SchemeOptions Options::scheme_options(dist::Scheme scheme) const {
   dist::SchemeOptions s;
   s.scheme = scheme;
   s.period = period;
-  s.bucket_bytes = cli::parse_bytes("--bucket", bucket_text);
-  s.unit_bytes = unit_text == "auto" ? -1 : cli::parse_bytes("--unit", unit_text);
+  s.bucket_bytes = bucket_bytes;
+  s.unit_bytes = unit_bytes;
   s.profile_iterations = profile_iterations;
   s.replan_threshold = replan_threshold;
   return s;
@@ -84,6 +84,8 @@ void finish_parsing(Options& o) {
                        ": give 0 for IID shards or a Dirichlet concentration > 0 (e.g. 0.5)");
   MERIDIAN_INPUT_CHECK(o.eval_every >= 0 && o.eval_samples >= 0 && o.print_every >= 1 && o.skip >= 0,
                        "--eval-every, --eval-samples and --skip must be >= 0 and --print-every >= 1");
+  o.bucket_bytes = cli::parse_bytes("--bucket", o.bucket_text);
+  o.unit_bytes = o.unit_text == "auto" ? -1 : cli::parse_bytes("--unit", o.unit_text);
   for (dist::Scheme s : o.schemes) o.scheme_options(s).validate();  // --H, --profile-iters, sizes
 }
 
@@ -209,6 +211,8 @@ SchemeResult run_scheme(const Context& ctx, dist::Scheme scheme) {
                        " samples per epoch");
   std::int64_t total = static_cast<std::int64_t>(std::ceil(o.epochs * static_cast<double>(per_epoch)));
   if (o.iterations > 0) total = std::min(total, o.iterations);
+  MERIDIAN_INPUT_CHECK(total > o.skip, "--skip ", o.skip, " leaves no iteration of ", total,
+                       " to average; lower --skip or run more iterations");
   const std::int64_t eval_every = o.eval_every > 0 ? o.eval_every : per_epoch;
 
   std::string tag = dist::scheme_name(scheme);
@@ -292,7 +296,7 @@ SchemeResult run_scheme(const Context& ctx, dist::Scheme scheme) {
                                           dist::ClusterModel{}.intra_latency_s);
   dist::SimOptions sim;
   sim.period = o.period;
-  sim.bucket_bytes = o.scheme_options(scheme).bucket_bytes;
+  sim.bucket_bytes = o.bucket_bytes;
   result.predicted = trainer.plan() != nullptr ? dist::simulate_plan(*trainer.plan(), result.profile, cluster, scheme)
                                                : dist::simulate(scheme, result.profile, cluster, sim);
   result.predicted_iteration_s = result.predicted.iteration_s;
@@ -310,31 +314,22 @@ SchemeResult run_scheme(const Context& ctx, dist::Scheme scheme) {
   // (workers of the local schemes drift apart within a period, so per-iteration maxima would overstate it).
   ctx.control.all_reduce(&steady_time, &steady_time, 1, DType::f64, ReduceOp::max);
   if (rank == 0) {
-    double n = 0;
+    double n = 0, busy = 0;
     for (const IterationRow& row : result.rows) {
       if (row.iteration < o.skip) continue;
       n += 1;
       result.mean_compute_s += row.compute_mean_s;
       result.mean_exposed_s += row.exposed_mean_s;
-      double wan_bytes = 0;
+      busy += row.busy_mean_s;
       for (int a = 0; a < dcs; ++a)
         for (int b = 0; b < dcs; ++b)
-          if (a != b) wan_bytes += row.link_bytes[static_cast<std::size_t>(a * dcs + b)];
-      result.wan_bytes_per_iteration += wan_bytes;
+          if (a != b) result.wan_bytes_per_iteration += row.link_bytes[static_cast<std::size_t>(a * dcs + b)];
     }
-    MERIDIAN_INPUT_CHECK(n > 0, "--skip ", o.skip, " leaves no iteration of ", total,
-                         " to average; lower --skip or run more iterations");
+    result.overlap = busy > 0 ? std::clamp(1.0 - result.mean_exposed_s / busy, 0.0, 1.0) : 1.0;
     result.mean_iteration_s = steady_time / n;
     result.mean_compute_s /= n;
     result.mean_exposed_s /= n;
     result.wan_bytes_per_iteration /= n;
-    double busy = 0, exposed = 0;
-    for (const IterationRow& row : result.rows)
-      if (row.iteration >= o.skip) {
-        busy += row.busy_mean_s;
-        exposed += row.exposed_mean_s;
-      }
-    result.overlap = busy > 0 ? std::clamp(1.0 - exposed / busy, 0.0, 1.0) : 1.0;
   }
 
   // Per-scheme results directory.
@@ -405,7 +400,7 @@ int run(const Options& o, const Runtime& runtime, const std::vector<std::string>
     spec.base.dcs = std::max(dcs, 2);
     if (dcs == 1) spec.base.inter_latency_s = 0;
     spec.options.period = o.period;
-    spec.options.bucket_bytes = o.scheme_options(dist::Scheme::wfbp).bucket_bytes;
+    spec.options.bucket_bytes = o.bucket_bytes;
     log_info("\n# simulator sweep from the measured profile of ", dist::scheme_name(source->scheme), " (",
              source->profile.layers.size(), " units), ", spec.base.dcs, " data centers, latency ",
              1e3 * spec.base.inter_latency_s, " ms");

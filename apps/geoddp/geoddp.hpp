@@ -41,6 +41,7 @@ struct Options {
   std::int64_t print_every = 10;
   std::int64_t skip = 5;                 // leading iterations left out of the mean iteration time
   std::string bucket_text = "1M", unit_text = "auto";
+  std::int64_t bucket_bytes = 0, unit_bytes = -1;  // parsed from the two texts (unit: -1 = auto)
   int profile_iterations = 4;
   double replan_threshold = 0.2;
   int threads = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "core/error.hpp"
@@ -14,6 +15,28 @@ namespace {
 
 constexpr int kLeaderTag = 7;  // tag of the leaders' ring and broadcast messages
 constexpr double kProgressStep_s = 200e-6;  // longest sleep between two MPI progress calls while pacing
+
+// Waits like the pacing loop: MPI progress, then a short sleep, so a rank waiting for its data
+// center's leader (who waits for the WAN) leaves the core to the computation it overlaps with.
+void wait_sleeping(std::span<MPI_Request> requests) {
+  if (requests.empty()) return;
+  for (;;) {
+    int done = 0;
+    MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+    if (done != 0) return;
+    std::this_thread::sleep_for(std::chrono::duration<double>(kProgressStep_s));
+  }
+}
+
+// Starts start(offset, length) -> MPI_Request for every piece of [0, n) small enough for an MPI
+// (int) count, then waits for them all with wait_sleeping.
+template <class Start>
+void run_in_pieces(std::int64_t n, Start start) {
+  constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;
+  std::vector<MPI_Request> requests;
+  for (std::int64_t off = 0; off < n; off += kMaxPiece) requests.push_back(start(off, std::min(kMaxPiece, n - off)));
+  wait_sleeping(requests);
+}
 
 template <class T>
 void combine_typed(T* acc, const T* in, std::int64_t n, ReduceOp op) {
@@ -183,16 +206,13 @@ void WanCommunicator::paced_exchange(MPI_Comm comm, int tag, const std::vector<T
 void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dtype, ReduceOp op) {
   const ReduceOp inner = op == ReduceOp::avg ? ReduceOp::sum : op;
   if (dc_->size() > 1) {
-    std::vector<MPI_Request> requests;
-    constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;  // MPI counts are int
-    for (std::int64_t off = 0; off < count; off += kMaxPiece) {
+    const std::int64_t esize = static_cast<std::int64_t>(dtype_size(dtype));
+    run_in_pieces(count, [&](std::int64_t off, std::int64_t n) {
       MPI_Request q = MPI_REQUEST_NULL;
-      MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(buffer) + off * static_cast<std::int64_t>(dtype_size(dtype)),
-                               static_cast<int>(std::min(kMaxPiece, count - off)), mpi_datatype(dtype),
-                               mpi_reduce_op(inner, dtype), dc_->mpi_comm(), &q));
-      requests.push_back(q);
-    }
-    wait_sleeping(requests);
+      MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(buffer) + off * esize, static_cast<int>(n),
+                               mpi_datatype(dtype), mpi_reduce_op(inner, dtype), dc_->mpi_comm(), &q));
+      return q;
+    });
   }
   if (leaders_ != nullptr && leaders_->size() > 1) {
     // Ring all-reduce among the leaders: reduce-scatter, then all-gather, block b of the buffer
@@ -227,27 +247,11 @@ void WanCommunicator::all_reduce_body(void* buffer, std::int64_t count, DType dt
 
 void WanCommunicator::dc_broadcast(void* buffer, std::int64_t bytes, int root) {
   if (dc_->size() == 1) return;
-  std::vector<MPI_Request> requests;
-  constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;  // MPI counts are int
-  for (std::int64_t off = 0; off < bytes; off += kMaxPiece) {
+  run_in_pieces(bytes, [&](std::int64_t off, std::int64_t n) {
     MPI_Request q = MPI_REQUEST_NULL;
-    MPI_CHECK(MPI_Ibcast(static_cast<char*>(buffer) + off, static_cast<int>(std::min(kMaxPiece, bytes - off)),
-                         MPI_BYTE, root, dc_->mpi_comm(), &q));
-    requests.push_back(q);
-  }
-  wait_sleeping(requests);
-}
-
-// Waits like the pacing loop: MPI progress, then a short sleep, so a rank waiting for its data
-// center's leader (who waits for the WAN) leaves the core to the computation it overlaps with.
-void WanCommunicator::wait_sleeping(std::span<MPI_Request> requests) {
-  if (requests.empty()) return;
-  for (;;) {
-    int done = 0;
-    MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
-    if (done != 0) return;
-    std::this_thread::sleep_for(std::chrono::duration<double>(kProgressStep_s));
-  }
+    MPI_CHECK(MPI_Ibcast(static_cast<char*>(buffer) + off, static_cast<int>(n), MPI_BYTE, root, dc_->mpi_comm(), &q));
+    return q;
+  });
 }
 
 void WanCommunicator::broadcast_body(void* buffer, std::int64_t bytes, int root) {

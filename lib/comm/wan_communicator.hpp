@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <vector>
 
 #include "comm/communicator.hpp"
@@ -84,7 +83,6 @@ class WanCommunicator final : public Communicator {
   void broadcast_body(void* buffer, std::int64_t bytes, int root);
   // Broadcast inside this rank's data center (root: rank there); unpaced.
   void dc_broadcast(void* buffer, std::int64_t bytes, int root);
-  static void wait_sleeping(std::span<MPI_Request> requests);
   // Runs `body` in issue order (executor) and adds its duration to stats_.busy_s.
   template <class Body>
   void run_op(Body body, Request* request) {

@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "mpi_world.hpp"
 #include "comm/link_model.hpp"
+#include "comm/mesh_layout.hpp"
 #include "comm/mpi_communicator.hpp"
 #include "comm/wan_communicator.hpp"
 #include "dist/dp/data_parallel.hpp"
@@ -28,24 +30,11 @@
 namespace meridian::dist {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int world_size() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using meridian::testing::world_rank;
+using meridian::testing::world_size;
 
 // Two data centers, contiguous halves: {0, 1} at 2 ranks, {0, 0, 1, 1} at 4.
-std::vector<int> halves() {
-  std::vector<int> map(static_cast<std::size_t>(world_size()));
-  for (int r = 0; r < world_size(); ++r) map[static_cast<std::size_t>(r)] = r < world_size() / 2 ? 0 : 1;
-  return map;
-}
+std::vector<int> halves() { return data_centers_from_count(world_size(), 2); }
 
 WanCommunicator fast_wan() { return WanCommunicator(MPI_COMM_WORLD, halves(), LinkModel::uniform(2, 10e9, 0)); }
 

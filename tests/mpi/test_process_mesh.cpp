@@ -7,22 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "mpi_world.hpp"
 #include "comm/process_mesh.hpp"
 
 namespace meridian {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-
-int world_size() {
-  int s = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using testing::world_rank;
+using testing::world_size;
 
 // World ranks of the members of `comm`, in its rank order.
 std::vector<int> members(Communicator& comm) {

@@ -11,17 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "mpi_world.hpp"
 #include "comm/link_model.hpp"
 #include "comm/wan_communicator.hpp"
 
 namespace meridian {
 namespace {
 
-int world_size() {
-  int n = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using testing::world_size;
 
 // Data-center maps to test at this world size: contiguous halves, and (4 ranks) three data
 // centers whose leaders are ranks 1, 0 and 2.
