@@ -1,0 +1,264 @@
+// CPU kernels of the GPT model: row-parallel loops on the Kokkos host space, OpenBLAS for every matmul
+// (attention included: one GEMM per (batch, head) pair, run inside the parallel loop, where OpenBLAS
+// stays on the calling thread).
+#include "nn/gpt_kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/ops.hpp"
+#include "nn/host_parallel.hpp"
+
+namespace meridian::nn::gpt {
+namespace {
+
+using kernels::cpu::gemm;
+using kernels::Trans;
+
+constexpr float kLayerNormEps = 1e-5f;
+
+// Rows are split into this many chunks when a reduction over rows (LayerNorm's weight gradients) runs
+// in parallel: enough for any host's threads, few enough that the partial sums stay small.
+constexpr std::int64_t kRowChunks = 32;
+
+}  // namespace
+
+void embedding_forward(float* out, const std::int32_t* tokens, const float* wte, std::int64_t vocab_begin,
+                       std::int64_t vocab_rows, std::int64_t n, std::int64_t c) {
+  host_for("meridian::nn::gpt::embedding_forward", n, c, [=](std::int64_t i) {
+    const std::int64_t row = static_cast<std::int64_t>(tokens[i]) - vocab_begin;
+    float* o = out + i * c;
+    if (row >= 0 && row < vocab_rows) {
+      std::copy_n(wte + row * c, c, o);
+    } else {
+      std::fill_n(o, c, 0.f);
+    }
+  });
+}
+
+void embedding_backward(float* dwte, const std::int32_t* tokens, const float* dout, std::int64_t vocab_begin,
+                        std::int64_t vocab_rows, std::int64_t n, std::int64_t c) {
+  // Serial over rows: two positions with the same token add into one gradient row.
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t row = static_cast<std::int64_t>(tokens[i]) - vocab_begin;
+    if (row < 0 || row >= vocab_rows) continue;
+    float* g = dwte + row * c;
+    const float* d = dout + i * c;
+    for (std::int64_t j = 0; j < c; ++j) g[j] += d[j];
+  }
+}
+
+void add_positions(float* x, const float* wpe, std::int64_t b, std::int64_t t, std::int64_t c) {
+  host_for("meridian::nn::gpt::add_positions", b * t, c, [=](std::int64_t i) {
+    float* o = x + i * c;
+    const float* p = wpe + (i % t) * c;
+    for (std::int64_t j = 0; j < c; ++j) o[j] += p[j];
+  });
+}
+
+void positions_backward(float* dwpe, const float* dout, std::int64_t b, std::int64_t t, std::int64_t c) {
+  host_for("meridian::nn::gpt::positions_backward", t, b * c, [=](std::int64_t ti) {
+    float* g = dwpe + ti * c;
+    for (std::int64_t bi = 0; bi < b; ++bi) {
+      const float* d = dout + (bi * t + ti) * c;
+      for (std::int64_t j = 0; j < c; ++j) g[j] += d[j];
+    }
+  });
+}
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                       std::int64_t n, std::int64_t c) {
+  host_for("meridian::nn::gpt::layernorm_forward", n, 4 * c, [=](std::int64_t i) {
+    const float* xi = x + i * c;
+    float s = 0.f;
+    for (std::int64_t j = 0; j < c; ++j) s += xi[j];
+    const float m = s / static_cast<float>(c);
+    float v = 0.f;
+    for (std::int64_t j = 0; j < c; ++j) {
+      const float d = xi[j] - m;
+      v += d * d;
+    }
+    const float r = 1.f / std::sqrt(v / static_cast<float>(c) + kLayerNormEps);
+    float* o = out + i * c;
+    for (std::int64_t j = 0; j < c; ++j) o[j] = (xi[j] - m) * r * w[j] + b[j];
+    mean[i] = m;
+    rstd[i] = r;
+  });
+}
+
+void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                        const float* mean, const float* rstd, std::int64_t n, std::int64_t c) {
+  const std::int64_t chunks = std::min(n, kRowChunks);
+  const std::int64_t rows_per_chunk = (n + chunks - 1) / std::max<std::int64_t>(chunks, 1);
+  // partial[k] holds chunk k's sums for dw (first c) and db (next c).
+  std::vector<float> partial(static_cast<std::size_t>(chunks * 2 * c), 0.f);
+  float* part = partial.data();
+  host_for("meridian::nn::gpt::layernorm_backward", chunks, rows_per_chunk * 6 * c, [=](std::int64_t k) {
+    float* pw = part + k * 2 * c;
+    float* pb = pw + c;
+    const std::int64_t end = std::min(n, (k + 1) * rows_per_chunk);
+    for (std::int64_t i = k * rows_per_chunk; i < end; ++i) {
+      const float* xi = x + i * c;
+      const float* di = dout + i * c;
+      const float m = mean[i], r = rstd[i];
+      // mean over channels of w·dout and of w·dout·x̂ (x̂ the normalised input)
+      float mean_g = 0.f, mean_gx = 0.f;
+      for (std::int64_t j = 0; j < c; ++j) {
+        const float xhat = (xi[j] - m) * r;
+        const float g = w[j] * di[j];
+        mean_g += g;
+        mean_gx += g * xhat;
+      }
+      mean_g /= static_cast<float>(c);
+      mean_gx /= static_cast<float>(c);
+      float* dxi = dx + i * c;
+      for (std::int64_t j = 0; j < c; ++j) {
+        const float xhat = (xi[j] - m) * r;
+        const float g = w[j] * di[j];
+        dxi[j] += (g - mean_g - xhat * mean_gx) * r;
+        pw[j] += xhat * di[j];
+        pb[j] += di[j];
+      }
+    }
+  });
+  for (std::int64_t k = 0; k < chunks; ++k) {
+    const float* pw = part + k * 2 * c;
+    for (std::int64_t j = 0; j < c; ++j) {
+      dw[j] += pw[j];
+      db[j] += pw[c + j];
+    }
+  }
+}
+
+void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n,
+                    std::int64_t in, std::int64_t out_features) {
+  float beta = 0.f;
+  if (bias != nullptr) {
+    host_for("meridian::nn::gpt::linear_bias", n, out_features, [=](std::int64_t i) {
+      std::copy_n(bias, out_features, out + i * out_features);
+    });
+    beta = 1.f;
+  }
+  gemm(Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features);
+}
+
+void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols) {
+  constexpr std::int64_t kBlock = 64;  // columns per task: rows of 256 contiguous bytes
+  const std::int64_t blocks = (cols + kBlock - 1) / kBlock;
+  host_for("meridian::nn::gpt::column_sums", blocks, rows * kBlock, [=](std::int64_t blk) {
+    const std::int64_t j0 = blk * kBlock, j1 = std::min(cols, j0 + kBlock);
+    float acc[kBlock] = {};
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const float* r = m + i * cols;
+      for (std::int64_t j = j0; j < j1; ++j) acc[j - j0] += r[j];
+    }
+    for (std::int64_t j = j0; j < j1; ++j) out[j] += acc[j - j0];
+  });
+}
+
+void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
+                     std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx) {
+  gemm(Trans::yes, Trans::no, in, out_features, n, 1.f, x, in, dout, out_features, 1.f, dw, out_features);
+  if (dbias != nullptr) add_column_sums(dbias, dout, n, out_features);
+  if (dx != nullptr) {
+    gemm(Trans::no, Trans::yes, n, in, out_features, 1.f, dout, out_features, w, out_features,
+         accumulate_dx ? 1.f : 0.f, dx, in);
+  }
+}
+
+void attention_forward(float* out, float* att, const float* qkv, std::int64_t b, std::int64_t t, std::int64_t c,
+                       std::int64_t nh) {
+  const std::int64_t hs = c / nh;
+  const float scale = 1.f / std::sqrt(static_cast<float>(hs));
+  host_for("meridian::nn::gpt::attention_forward", b * nh, 4 * t * t * hs, [=](std::int64_t bh) {
+    const std::int64_t bi = bh / nh, h = bh % nh;
+    const float* q = qkv + bi * t * 3 * c + h * hs;
+    const float* k = q + c;
+    const float* v = q + 2 * c;
+    float* a = att + bh * t * t;
+    // scores (T, T) = q·kᵀ / sqrt(hs); the upper triangle is computed and then discarded
+    gemm(Trans::no, Trans::yes, t, t, hs, scale, q, 3 * c, k, 3 * c, 0.f, a, t);
+    for (std::int64_t i = 0; i < t; ++i) {
+      float* row = a + i * t;
+      float mx = row[0];
+      for (std::int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
+      float sum = 0.f;
+      for (std::int64_t j = 0; j <= i; ++j) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
+      }
+      const float inv = 1.f / sum;
+      for (std::int64_t j = 0; j <= i; ++j) row[j] *= inv;
+      std::fill(row + i + 1, row + t, 0.f);
+    }
+    gemm(Trans::no, Trans::no, t, hs, t, 1.f, a, t, v, 3 * c, 0.f, out + bi * t * c + h * hs, c);
+  });
+}
+
+void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att,
+                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh) {
+  const std::int64_t hs = c / nh;
+  const float scale = 1.f / std::sqrt(static_cast<float>(hs));
+  host_for("meridian::nn::gpt::attention_backward", b * nh, 8 * t * t * hs, [=](std::int64_t bh) {
+    const std::int64_t bi = bh / nh, h = bh % nh;
+    const std::int64_t base = bi * t * 3 * c + h * hs;
+    const float* q = qkv + base;
+    const float* k = q + c;
+    const float* v = q + 2 * c;
+    float* dq = dqkv + base;
+    float* dk = dq + c;
+    float* dv = dq + 2 * c;
+    const float* a = att + bh * t * t;
+    const float* d = dout + bi * t * c + h * hs;
+    float* ds = scratch + bh * t * t;
+    gemm(Trans::no, Trans::yes, t, t, hs, 1.f, d, c, v, 3 * c, 0.f, ds, t);  // dP = dout·vᵀ
+    gemm(Trans::yes, Trans::no, t, hs, t, 1.f, a, t, d, c, 0.f, dv, 3 * c);  // dv = Pᵀ·dout
+    // softmax backward, row by row: dS = P ∘ (dP − Σ_j P·dP)
+    for (std::int64_t i = 0; i < t; ++i) {
+      const float* p = a + i * t;
+      float* row = ds + i * t;
+      float dot = 0.f;
+      for (std::int64_t j = 0; j <= i; ++j) dot += p[j] * row[j];
+      for (std::int64_t j = 0; j <= i; ++j) row[j] = p[j] * (row[j] - dot);
+      std::fill(row + i + 1, row + t, 0.f);
+    }
+    gemm(Trans::no, Trans::no, t, hs, t, scale, ds, t, k, 3 * c, 0.f, dq, 3 * c);   // dq = dS·k / √hs
+    gemm(Trans::yes, Trans::no, t, hs, t, scale, ds, t, q, 3 * c, 0.f, dk, 3 * c);  // dk = dSᵀ·q / √hs
+  });
+}
+
+void gelu_forward(float* out, const float* x, std::int64_t n) {
+  constexpr float kS = 0.7978845608028654f;  // √(2/π)
+  host_for("meridian::nn::gpt::gelu_forward", n, 20, [=](std::int64_t i) {
+    const float xi = x[i];
+    const float u = kS * (xi + 0.044715f * xi * xi * xi);
+    out[i] = 0.5f * xi * (1.f + std::tanh(u));
+  });
+}
+
+void gelu_backward(float* dx, const float* x, const float* dout, std::int64_t n) {
+  constexpr float kS = 0.7978845608028654f;
+  host_for("meridian::nn::gpt::gelu_backward", n, 30, [=](std::int64_t i) {
+    const float xi = x[i];
+    const float u = kS * (xi + 0.044715f * xi * xi * xi);
+    const float th = std::tanh(u);
+    const float sech2 = 1.f - th * th;
+    const float grad = 0.5f * (1.f + th) + 0.5f * xi * sech2 * kS * (1.f + 3.f * 0.044715f * xi * xi);
+    dx[i] = grad * dout[i];
+  });
+}
+
+void residual_forward(float* out, const float* a, const float* b, std::int64_t n) {
+  host_for("meridian::nn::gpt::residual_forward", n, 1, [=](std::int64_t i) { out[i] = a[i] + b[i]; });
+}
+
+void bias_residual_forward(float* out, const float* x, const float* y, const float* bias, std::int64_t n,
+                           std::int64_t c) {
+  host_for("meridian::nn::gpt::bias_residual_forward", n, c, [=](std::int64_t i) {
+    const std::int64_t o = i * c;
+    for (std::int64_t j = 0; j < c; ++j) out[o + j] = x[o + j] + y[o + j] + bias[j];
+  });
+}
+
+}  // namespace meridian::nn::gpt
