@@ -84,26 +84,8 @@ constexpr std::int64_t quick_pairs[][2] = {{512, 1408}, {1408, 512}, {1024, 2752
                                            {2752, 1024}, {1024, 1024}, {2048, 2048}};
 constexpr std::int64_t quick_rows[] = {256, 512, 1024};
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t at = text.find(sep, start);
-    parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    if (at == std::string::npos) break;
-    start = at + 1;
-  }
-  return parts;
-}
-
-// The value of a positive decimal integer below 2^31; -1 for anything else.
-std::int64_t parse_positive(const std::string& text) {
-  if (text.empty() || text.size() > 10) return -1;
-  for (char ch : text)
-    if (ch < '0' || ch > '9') return -1;
-  const std::int64_t value = std::stoll(text);
-  return value >= 1 && value <= std::numeric_limits<int>::max() ? value : -1;
-}
+using cli::parse_positive;
+using cli::split;
 
 std::vector<Shape3> parse_shapes(const std::string& text) {
   std::vector<Shape3> shapes;
@@ -124,21 +106,8 @@ std::vector<Shape3> parse_shapes(const std::string& text) {
 std::vector<Sparsity> parse_sparsities(const std::string& text) {
   std::vector<Sparsity> out;
   for (const std::string& item : split(text, ',')) {
-    const std::vector<std::string> parts = split(item, ':');
-    Sparsity s;
-    const bool numbers = parts.size() == 3 && parse_positive(parts[0]) > 0 && parse_positive(parts[1]) > 0 &&
-                         parse_positive(parts[2]) > 0;
-    MERIDIAN_INPUT_CHECK(numbers, "--sparsity: '", item, "' is not n:m:v (keep n of every m rows, one choice per v "
-                         "columns); write e.g. 16:32:32,8:32:32,2:4:1");
-    s.n = static_cast<int>(parse_positive(parts[0]));
-    s.m = static_cast<int>(parse_positive(parts[1]));
-    s.v = static_cast<int>(parse_positive(parts[2]));
-    try {
-      check_nm_layout(NMLayout{.k = 0, .cols = 0, .n = s.n, .m = s.m, .v = s.v});
-    } catch (const InputError& e) {
-      throw InputError(cat("--sparsity '", item, "': ", e.what()));
-    }
-    out.push_back(s);
+    const NMLayout pattern = cli::parse_nm_pattern("--sparsity", item);
+    out.push_back(Sparsity{.n = pattern.n, .m = pattern.m, .v = pattern.v});
   }
   return out;
 }

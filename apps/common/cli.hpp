@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "kernels/common/error.hpp"
+#include "kernels/common/nm_layout.hpp"
 
 namespace meridian::cli {
 
@@ -53,6 +55,50 @@ inline std::int64_t parse_bytes(const std::string& flag, const std::string& text
   else throw bad();
   if (value > std::numeric_limits<std::int64_t>::max() / scale) throw bad();
   return value * scale;
+}
+
+// The pieces of `text` between the separators (empty pieces kept).
+inline std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t at = text.find(sep, start);
+    parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) break;
+    start = at + 1;
+  }
+  return parts;
+}
+
+// The value of a positive decimal integer below 2^31; -1 for anything else.
+inline std::int64_t parse_positive(const std::string& text) {
+  if (text.empty() || text.size() > 10) return -1;
+  for (char ch : text)
+    if (ch < '0' || ch > '9') return -1;
+  const std::int64_t value = std::stoll(text);
+  return value >= 1 && value <= std::numeric_limits<int>::max() ? value : -1;
+}
+
+// "n:m:v" (or "n:m", v = 1): an N:M pattern (k and cols left 0), checked by check_nm_layout; one
+// InputError naming the flag otherwise.
+inline NMLayout parse_nm_pattern(const std::string& flag, const std::string& text) {
+  const std::vector<std::string> parts = split(text, ':');
+  bool numbers = parts.size() == 2 || parts.size() == 3;
+  for (const std::string& part : parts) numbers = numbers && parse_positive(part) > 0;
+  if (!numbers)
+    throw InputError(cat(flag, ": '", text, "' is not n:m:v (keep n of every m rows, one choice per v columns); ",
+                         "write e.g. 2:4, 16:32:32 or 8:32:32"));
+  NMLayout layout{.k = 0,
+                  .cols = 0,
+                  .n = static_cast<int>(parse_positive(parts[0])),
+                  .m = static_cast<int>(parse_positive(parts[1])),
+                  .v = parts.size() == 3 ? static_cast<int>(parse_positive(parts[2])) : 1};
+  try {
+    check_nm_layout(layout);
+  } catch (const InputError& e) {
+    throw InputError(cat(flag, " '", text, "': ", e.what()));
+  }
+  return layout;
 }
 
 }  // namespace meridian::cli

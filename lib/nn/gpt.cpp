@@ -9,6 +9,7 @@
 #include "core/ops.hpp"
 #include "core/rng.hpp"
 #include "kernels/common/philox.hpp"
+#include "kernels/cpu/nm_sparse.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "kernels/reference/ops.hpp"
 #include "nn/checks.hpp"
@@ -71,6 +72,16 @@ void init_column_blocks(Parameter& p, std::uint64_t seed, std::uint64_t stream, 
   init_blocks(p, seed, stream, std, full_cols, 0, begins, width);
 }
 
+// Replaces the dense weight p (k, cols) by its N:M kept values (kept_rows, cols), pruned by magnitude;
+// index receives the choices.
+void prune(Parameter& p, Tensor& index, const NMLayout& layout) {
+  index = Tensor::empty({layout.kept_rows(), layout.col_vectors()}, DType::u8);
+  kernels::cpu::nm_select(p.value.data<float>(), layout.cols, layout, index.data<std::uint8_t>());
+  Parameter kept = make_parameter(p.name, {layout.kept_rows(), layout.cols});
+  kernels::cpu::nm_compress(p.value.data<float>(), layout.cols, layout, index.data<std::uint8_t>(), f32(kept.value));
+  p = std::move(kept);
+}
+
 void fill_value(Parameter& p, float value) {
   float* v = f32(p.value);
   std::fill(v, v + p.value.numel(), value);
@@ -97,7 +108,12 @@ std::int64_t GptConfig::padded_vocab() const { return (vocab + kVocabMultiple - 
 
 std::int64_t GptConfig::parameter_count() const {
   const std::int64_t c = d_model;
-  const std::int64_t block = 2 * c + (c * 3 * c + 3 * c) + (c * c + c) + 2 * c + (c * 4 * c + 4 * c) + (4 * c * c + c);
+  std::int64_t fc = c * 4 * c, fc_proj = 4 * c * c;
+  if (sparse()) {
+    fc = NMLayout{.k = c, .cols = 4 * c, .n = sparse_ffn.n, .m = sparse_ffn.m, .v = sparse_ffn.v}.value_count();
+    fc_proj = NMLayout{.k = 4 * c, .cols = c, .n = sparse_ffn.n, .m = sparse_ffn.m, .v = sparse_ffn.v}.value_count();
+  }
+  const std::int64_t block = 2 * c + (c * 3 * c + 3 * c) + (c * c + c) + 2 * c + (fc + 4 * c) + (fc_proj + c);
   return padded_vocab() * c + max_seq * c + layers * block + 2 * c;
 }
 
@@ -122,6 +138,18 @@ void GptConfig::validate(int tp, int pp) const {
   if (layers % pp != 0)
     throw InputError(cat("--layers ", layers, " is not divisible by --pp ", pp,
                      ": every pipeline stage holds layers / pp layers; use a --pp that divides ", layers));
+  if (sparse()) {
+    const std::int64_t width = 4 * d_model / tp;
+    try {
+      check_nm_layout(NMLayout{.k = 0, .cols = 0, .n = sparse_ffn.n, .m = sparse_ffn.m, .v = sparse_ffn.v});
+    } catch (const InputError& e) {
+      throw InputError(cat("--sparse-ffn ", sparse_ffn.n, ":", sparse_ffn.m, ":", sparse_ffn.v, ": ", e.what()));
+    }
+    if (width % sparse_ffn.m != 0 || width % sparse_ffn.v != 0)
+      throw InputError(cat("--sparse-ffn ", sparse_ffn.n, ":", sparse_ffn.m, ":", sparse_ffn.v, ": m and v must divide the ",
+                           "MLP width per tensor-parallel rank, 4 x d_model / tp = ", width,
+                           ", so that every shard is pruned as the whole weight is"));
+  }
   if (padded_vocab() % tp != 0)
     throw InputError(cat("the padded vocabulary of ", padded_vocab(), " rows does not split over --tp ", tp,
                      "; use a --tp that divides ", kVocabMultiple));
@@ -131,6 +159,9 @@ void GptConfig::validate(int tp, int pp) const {
 
 struct GptStage::Block {
   Parameter ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fcp_w, fcp_b;
+  // Sparse MLP: fc_w and fcp_w hold the kept values; these are their fixed indices and layouts.
+  Tensor fc_index, fcp_index;
+  NMLayout fc_layout, fcp_layout;
 };
 
 struct GptStage::Activations {
@@ -196,6 +227,13 @@ GptStage::GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, 
     init_rows(k.proj_w, seed, block_stream(layer, kProjW), proj_std, r * c_local_);
     init_column_blocks(k.fc_w, seed, block_stream(layer, kFcW), kInitStd, 4 * c_, {r * ff_local_}, ff_local_);
     init_rows(k.fcp_w, seed, block_stream(layer, kFcProjW), proj_std, r * ff_local_);
+    if (config_.sparse()) {
+      const NMPattern& sp = config_.sparse_ffn;
+      k.fc_layout = NMLayout{.k = c_, .cols = ff_local_, .n = sp.n, .m = sp.m, .v = sp.v};
+      k.fcp_layout = NMLayout{.k = ff_local_, .cols = c_, .n = sp.n, .m = sp.m, .v = sp.v};
+      prune(k.fc_w, k.fc_index, k.fc_layout);
+      prune(k.fcp_w, k.fcp_index, k.fcp_layout);
+    }
     params_.push_back({&k.ln1_w, true, false, false});
     params_.push_back({&k.ln1_b, true, false, false});
     params_.push_back({&k.qkv_w, false, true, false});
@@ -332,9 +370,19 @@ void GptStage::run_blocks_forward(Activations& a) {
     gpt::bias_residual_forward(f32(y.res2), x, f32(a.tmp), f32(k.proj_b.value), n, c_);
     gpt::layernorm_forward(f32(y.ln2), f32(y.ln2_mean), f32(y.ln2_rstd), f32(y.res2), f32(k.ln2_w.value),
                            f32(k.ln2_b.value), n, c_);
-    gpt::linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_);
+    if (config_.sparse()) {
+      gpt::nm_linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), k.fc_index.data<std::uint8_t>(), k.fc_layout,
+                             f32(k.fc_b.value), n);
+    } else {
+      gpt::linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_);
+    }
     gpt::gelu_forward(f32(y.fc_gelu), f32(y.fc), n * ff_local_);
-    gpt::linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_);
+    if (config_.sparse()) {
+      gpt::nm_linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), k.fcp_index.data<std::uint8_t>(),
+                             k.fcp_layout, nullptr, n);
+    } else {
+      gpt::linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_);
+    }
     tp_.all_reduce_sum({f32(a.tmp), static_cast<std::size_t>(n * c_)});
     gpt::bias_residual_forward(f32(a.res[static_cast<std::size_t>(l) + 1]), f32(y.res2), f32(a.tmp),
                                f32(k.fcp_b.value), n, c_);
@@ -445,11 +493,21 @@ void GptStage::run_blocks_backward(Activations& a, float* dres) {
     auto& y = a.layer[static_cast<std::size_t>(l)];
     // MLP: res[l+1] = res2 + fc_proj(gelu(fc(ln2(res2)))) + bias
     float* dfc = f32(dfc_);
-    gpt::linear_backward(dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value), n,
-                         ff_local_, c_, false);
+    if (config_.sparse()) {
+      gpt::nm_linear_backward(dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value),
+                              k.fcp_index.data<std::uint8_t>(), k.fcp_layout, n);
+    } else {
+      gpt::linear_backward(dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value), n,
+                           ff_local_, c_, false);
+    }
     gpt::gelu_backward(dfc, f32(y.fc), dfc, n * ff_local_);
-    gpt::linear_backward(dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value), n, c_,
-                         ff_local_, false);
+    if (config_.sparse()) {
+      gpt::nm_linear_backward(dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value),
+                              k.fc_index.data<std::uint8_t>(), k.fc_layout, n);
+    } else {
+      gpt::linear_backward(dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value), n, c_,
+                           ff_local_, false);
+    }
     tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
     gpt::layernorm_backward(dres, f32(k.ln2_w.grad), f32(k.ln2_b.grad), dtmp, f32(y.res2), f32(k.ln2_w.value),
                             f32(y.ln2_mean), f32(y.ln2_rstd), n, c_);

@@ -19,6 +19,7 @@
 
 #include "core/tensor.hpp"
 #include "nn/parameter.hpp"
+#include "nn/sparse_linear.hpp"
 #include "nn/tp_group.hpp"
 
 namespace meridian::nn {
@@ -29,18 +30,26 @@ struct GptConfig {
   std::int64_t layers = 4;
   std::int64_t d_model = 128;  // C
   std::int64_t heads = 4;      // NH; head size C / NH
+  // N:M sparsity of the MLP's two weights (keep n of every m rows along the reduction dimension, one
+  // choice per v output columns), pruned once by magnitude from the initial values and fixed; the
+  // kept values are the parameters. n = 0: dense.
+  NMPattern sparse_ffn{.n = 0, .m = 4, .v = 1};
+
+  bool sparse() const { return sparse_ffn.n > 0; }
 
   // Rows of the token embedding: vocab rounded up to a multiple of 64 (so that it divides among
   // tensor-parallel ranks); the extra rows are never looked up and their logits are left out of the
   // softmax, so they neither change the loss nor receive gradient.
   std::int64_t padded_vocab() const;
-  // Parameters of the whole model (embedding rows counted padded; the tied head once).
+  // Parameters of the whole model (embedding rows counted padded; the tied head once; a sparse MLP
+  // weight by its kept values).
   std::int64_t parameter_count() const;
   // Training FLOPs per token at sequence length t: 6·parameters for the matmuls of forward and
   // backward, plus 12·layers·C·t for attention's scores and weighted sums (the PaLM count).
   double training_flops_per_token(std::int64_t t) const;
-  // InputError naming the option (--layers, --heads, --d-model, --tp, --pp, ...) when the shape is
-  // impossible or does not split over tp tensor-parallel ranks and pp pipeline stages.
+  // InputError naming the option (--layers, --heads, --d-model, --tp, --pp, --sparse-ffn, ...) when the
+  // shape is impossible or does not split over tp tensor-parallel ranks and pp pipeline stages (a
+  // sparse MLP also needs m and v to divide 4·d_model/tp, so that every shard is pruned as the whole).
   void validate(int tp, int pp) const;
 };
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/nm_sparse.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "nn/host_parallel.hpp"
 
@@ -141,6 +142,24 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
     beta = 1.f;
   }
   gemm(Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features);
+}
+
+void nm_linear_forward(float* out, const float* x, const float* values, const std::uint8_t* index,
+                       const NMLayout& layout, const float* bias, std::int64_t n) {
+  const std::int64_t cols = layout.cols;
+  float beta = 0.f;
+  if (bias != nullptr) {
+    host_for("meridian::nn::gpt::nm_linear_bias", n, cols, [=](std::int64_t i) { std::copy_n(bias, cols, out + i * cols); });
+    beta = 1.f;
+  }
+  kernels::cpu::nm_spmm(n, layout, 1.f, x, layout.k, values, index, beta, out, cols);
+}
+
+void nm_linear_backward(float* dx, float* dvalues, float* dbias, const float* dout, const float* x,
+                        const float* values, const std::uint8_t* index, const NMLayout& layout, std::int64_t n) {
+  kernels::cpu::nm_spmm_grad_b(n, layout, 1.f, x, layout.k, dout, layout.cols, index, 1.f, dvalues);
+  if (dbias != nullptr) add_column_sums(dbias, dout, n, layout.cols);
+  kernels::cpu::nm_spmm_grad_a(n, layout, 1.f, dout, layout.cols, values, index, 0.f, dx, layout.k);
 }
 
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols) {

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/common/nm_layout.hpp"
+
 namespace meridian::nn::gpt {
 
 // out (N, C) = wte[tokens[n] - vocab_begin] for tokens in [vocab_begin, vocab_begin + vocab_rows),
@@ -37,6 +39,13 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 // += when accumulate_dx; dx may be null (not wanted).
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                      std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx);
+// The same with W N:M sparse along `in` (layout.k = in, layout.cols = out): W held as its kept values
+// (kept_rows, out) and their u8 index (kernels/common/nm_layout.hpp), through the N:M SpMM kernels.
+void nm_linear_forward(float* out, const float* x, const float* values, const std::uint8_t* index,
+                       const NMLayout& layout, const float* bias, std::int64_t n);
+// dvalues += xᵀ·dout at the kept positions; dbias (may be null) += column sums; dx (N, in) = dout·Wᵀ.
+void nm_linear_backward(float* dx, float* dvalues, float* dbias, const float* dout, const float* x,
+                        const float* values, const std::uint8_t* index, const NMLayout& layout, std::int64_t n);
 // out (cols) += column sums of m (rows, cols).
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols);
 

@@ -14,6 +14,7 @@
 #include "core/rng.hpp"
 #include "nn/gpt.hpp"
 #include "nn/gpt_kernels.hpp"
+#include "kernels/cpu/nm_sparse.hpp"
 
 namespace meridian::nn {
 namespace {
@@ -151,6 +152,35 @@ TEST(GptKernels, LinearMatchesReferenceAndFiniteDifferences) {
   expect_close(db, numerical_grad([&](const Vec& v) { return ref_linear(x, w, v, n, in, out); }, b, dy), 1e-4, "db");
 }
 
+TEST(GptKernels, SparseLinearEqualsDenseLinearWithThePrunedWeight) {
+  const std::int64_t n = 5, in = 16, out = 8;
+  const NMLayout layout{.k = in, .cols = out, .n = 2, .m = 4, .v = 4};
+  auto dense = to_f(random_vec(static_cast<std::size_t>(in * out), 16));
+  std::vector<std::uint8_t> index(static_cast<std::size_t>(layout.index_count()));
+  std::vector<float> values(static_cast<std::size_t>(layout.value_count()));
+  kernels::cpu::nm_select(dense.data(), out, layout, index.data());
+  kernels::cpu::nm_compress(dense.data(), out, layout, index.data(), values.data());
+  std::vector<float> pruned(dense.size(), 0.f);
+  kernels::cpu::nm_decompress(layout, values.data(), index.data(), pruned.data(), out);
+  auto x = to_f(random_vec(static_cast<std::size_t>(n * in), 17)), b = to_f(random_vec(out, 18)),
+       dy = to_f(random_vec(static_cast<std::size_t>(n * out), 19));
+  std::vector<float> y_sparse(n * out), y_dense(n * out);
+  gpt::nm_linear_forward(y_sparse.data(), x.data(), values.data(), index.data(), layout, b.data(), n);
+  gpt::linear_forward(y_dense.data(), x.data(), pruned.data(), b.data(), n, in, out);
+  for (std::size_t i = 0; i < y_dense.size(); ++i) EXPECT_NEAR(y_sparse[i], y_dense[i], 1e-5) << i;
+  std::vector<float> dx_s(n * in), dx_d(n * in), dv(values.size(), 0.f), dw(dense.size(), 0.f), db_s(out, 0.f),
+      db_d(out, 0.f);
+  gpt::nm_linear_backward(dx_s.data(), dv.data(), db_s.data(), dy.data(), x.data(), values.data(), index.data(),
+                          layout, n);
+  gpt::linear_backward(dx_d.data(), dw.data(), db_d.data(), dy.data(), x.data(), pruned.data(), n, in, out, false);
+  for (std::size_t i = 0; i < dx_d.size(); ++i) EXPECT_NEAR(dx_s[i], dx_d[i], 1e-5) << "dx " << i;
+  for (std::size_t j = 0; j < db_d.size(); ++j) EXPECT_NEAR(db_s[j], db_d[j], 1e-5) << "db " << j;
+  // The kept values' gradient is the dense gradient at the kept positions.
+  std::vector<float> dv_dense(values.size());
+  kernels::cpu::nm_compress(dw.data(), out, layout, index.data(), dv_dense.data());
+  for (std::size_t i = 0; i < dv.size(); ++i) EXPECT_NEAR(dv[i], dv_dense[i], 1e-5) << "dvalues " << i;
+}
+
 TEST(GptKernels, ColumnSumsCoverEveryBlockOfColumns) {
   const std::size_t rows = 9, cols = 150;  // 150 = two full blocks of 64 and a partial one
   auto m = to_f(random_vec(rows * cols, 15));
@@ -232,13 +262,14 @@ TEST(GptKernels, PositionsAddAndSumOverTheBatch) {
 
 // ---- the stage ----
 
-GptConfig tiny_config() {
+GptConfig tiny_config(bool sparse = false) {
   GptConfig c;
   c.vocab = 257;
   c.max_seq = 8;
   c.layers = 2;
   c.d_model = 16;
   c.heads = 4;
+  if (sparse) c.sparse_ffn = NMPattern{.n = 2, .m = 4, .v = 4};
   return c;
 }
 
@@ -281,9 +312,9 @@ TEST(GptStage, InitialLossIsNearUniform) {
   stage.release(0);
 }
 
-TEST(GptStage, LossGradientsMatchFiniteDifferences) {
+void check_finite_differences(bool sparse) {
   SoloTpGroup solo;
-  GptStage stage(tiny_config(), 0, 1, solo, 5);
+  GptStage stage(tiny_config(sparse), 0, 1, solo, 5);
   const Batch batch = random_batch(2, 6, 2);
   stage.zero_grad();
   stage.forward_loss(0, batch.inputs, batch.targets);
@@ -312,6 +343,9 @@ TEST(GptStage, LossGradientsMatchFiniteDifferences) {
     }
   }
 }
+
+TEST(GptStage, LossGradientsMatchFiniteDifferences) { check_finite_differences(false); }
+TEST(GptStage, SparseMlpGradientsMatchFiniteDifferences) { check_finite_differences(true); }
 
 TEST(GptStage, MicroBatchesAccumulateToTheWholeBatch) {
   SoloTpGroup solo;
@@ -410,8 +444,8 @@ class ThreadTpGroup final : public TpGroup {
   int rank_;
 };
 
-TEST(GptStage, TensorParallelShardsMatchTheWholeModel) {
-  const GptConfig config = tiny_config();
+void check_tensor_parallel(bool sparse) {
+  const GptConfig config = tiny_config(sparse);
   const Batch batch = random_batch(2, 8, 5);
   SoloTpGroup solo;
   GptStage whole(config, 0, 1, solo, 13);
@@ -456,8 +490,8 @@ TEST(GptStage, TensorParallelShardsMatchTheWholeModel) {
       }
       return out;
     }
-    const std::int64_t in_rows = is_bias ? 1 : c;
     const std::int64_t local_cols = qkv ? 3 * cl : fl, full_cols = qkv ? 3 * c : f;
+    const std::int64_t in_rows = is_bias ? 1 : static_cast<std::int64_t>(shards[0].at(name).size()) / local_cols;
     const std::int64_t width = qkv ? cl : fl, parts = qkv ? 3 : 1;
     out.assign(static_cast<std::size_t>(in_rows * full_cols), 0.f);
     for (int r = 0; r < kTp; ++r) {
@@ -479,6 +513,39 @@ TEST(GptStage, TensorParallelShardsMatchTheWholeModel) {
     for (float x : want_g) scale = std::max(scale, static_cast<double>(std::abs(x)));
     for (std::size_t i = 0; i < want_g.size(); ++i) ASSERT_NEAR(got_g[i], want_g[i], 1e-4 * scale) << name << "[" << i << "]";
   }
+}
+
+TEST(GptStage, TensorParallelShardsMatchTheWholeModel) { check_tensor_parallel(false); }
+TEST(GptStage, TensorParallelSparseMlpMatchesTheWholeModel) { check_tensor_parallel(true); }
+
+TEST(GptStage, SparseMlpKeepsNOfEveryMAndCountsItsParameters) {
+  const GptConfig config = tiny_config(true);
+  SoloTpGroup solo;
+  GptStage stage(config, 0, 1, solo, 21);
+  std::int64_t total = 0;
+  for (auto& p : stage.parameters()) total += p.param->value.numel();
+  EXPECT_EQ(total, config.parameter_count());
+  EXPECT_LT(config.parameter_count(), tiny_config().parameter_count());
+  // Every kept value of the up-projection is one of the dense initial values (pruning keeps, never
+  // changes), and the kept ones are the larger in magnitude: their mean |w| exceeds the dense mean.
+  GptStage dense(tiny_config(), 0, 1, solo, 21);
+  auto find = [](GptStage& s, const std::string& name) -> Parameter& {
+    for (auto& p : s.parameters())
+      if (p.param->name == name) return *p.param;
+    throw Error("no " + name);
+  };
+  const auto kept = values(find(stage, "h0.fc.weight").value), all = values(find(dense, "h0.fc.weight").value);
+  EXPECT_EQ(kept.size() * 2, all.size());  // 2:4
+  double mk = 0, ma = 0;
+  for (float v : kept) mk += std::abs(v);
+  for (float v : all) ma += std::abs(v);
+  EXPECT_GT(mk / static_cast<double>(kept.size()), 1.2 * ma / static_cast<double>(all.size()));
+  GptConfig bad = tiny_config(true);
+  bad.sparse_ffn.v = 32;  // 4 x 16 / 2 = 32 per TP rank: fine for tp 2, not for tp 4
+  EXPECT_NO_THROW(bad.validate(2, 1));
+  EXPECT_THROW(bad.validate(4, 1), InputError);
+  bad.sparse_ffn = NMPattern{.n = 3, .m = 3, .v = 1};
+  EXPECT_THROW(bad.validate(1, 1), InputError);
 }
 
 TEST(GptStage, HookSeesEveryGroupInBackwardOrder) {
