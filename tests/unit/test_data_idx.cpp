@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_bytes.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "data/fashion_mnist.hpp"
@@ -29,7 +30,7 @@ using namespace meridian::data;
 
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using meridian::testing::Bytes;
 
 // A temp directory per test, removed afterwards.
 class DataFiles : public ::testing::Test {
@@ -60,14 +61,8 @@ IdxArray make_labels(std::uint32_t n, int classes = 10) {
   return a;
 }
 
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void write_raw(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+using meridian::testing::read_bytes;
+using meridian::testing::write_raw;
 
 using meridian::testing::input_error;
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_bytes.hpp"
 #include "common/input_error.hpp"
 #include "core/rng.hpp"
 #include "data/tokens.hpp"
@@ -32,7 +33,7 @@ using namespace meridian::data;
 
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using meridian::testing::Bytes;
 using Tokens = std::vector<std::uint16_t>;
 
 // A temp directory per test, removed afterwards.
@@ -53,14 +54,8 @@ class TokenFiles : public ::testing::Test {
   fs::path dir_;
 };
 
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-void write_raw(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+using meridian::testing::read_bytes;
+using meridian::testing::write_raw;
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_bytes.hpp"
 #include "core/rng.hpp"
 #include "nn/gpt.hpp"
 
@@ -24,11 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <class T>
-void write_raw(const fs::path& path, const std::vector<T>& v) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-}
+using testing::write_raw;
 
 TEST(GptTorch, LogitsLossAndEveryGradientMatchPyTorch) {
   const std::string python = MERIDIAN_PYTHON3;
@@ -63,8 +60,8 @@ TEST(GptTorch, LogitsLossAndEveryGradientMatchPyTorch) {
     const float* v = gp.param->value.data<float>();
     params.insert(params.end(), v, v + gp.param->value.numel());
   }
-  write_raw(dir / "params.bin", params);
-  write_raw(dir / "tokens.bin", tokens);
+  write_raw((dir / "params.bin").string(), params);
+  write_raw((dir / "tokens.bin").string(), tokens);
   const std::string script = std::string(MERIDIAN_SOURCE_DIR) + "/tests/reference/gpt2_torch.py";
   const std::string command = python + " " + script + " " + dir.string() + " > " + (dir / "log.txt").string() + " 2>&1";
   const int status = std::system(command.c_str());

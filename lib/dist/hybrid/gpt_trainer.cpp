@@ -225,7 +225,6 @@ void GptTrainer::run_pipeline(const Tensor& inputs, const Tensor& targets, bool 
     } else if (source != Communicator::no_peer) {
       pp.recv(recv_buf, recv_count, DType::f32, source, recv_tag);
     }
-    // A sent activation is no longer needed here (the stage keeps its own copy for backward).
     pp_seconds_ += timer.elapsed_s();
   }
 }
