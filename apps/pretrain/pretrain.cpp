@@ -23,6 +23,10 @@
 #include "dist/hybrid/gpt_trainer.hpp"
 #include "kernels/cpu/ops.hpp"
 
+#if MERIDIAN_HAVE_CUDA
+#include "kernels/cuda/ops.hpp"
+#endif
+
 namespace meridian::pretrain {
 
 struct Options {
@@ -98,8 +102,9 @@ void finish_parsing(Options& o, const CLI::App& app) {
   MERIDIAN_INPUT_CHECK(o.tp >= 1 && o.pp >= 1 && o.dp >= 0, "--dp ", o.dp, " --tp ", o.tp, " --pp ", o.pp,
                        ": tp and pp must be >= 1, dp >= 1 (or 0 for world / (tp·pp))");
   const Device device = parse_device(o.device);
-  MERIDIAN_INPUT_CHECK(device.is_cpu(), "--device ", o.device,
-                       ": the GPT's CUDA backend is not part of this build yet; use --device cpu");
+  MERIDIAN_INPUT_CHECK(device.is_cpu() || cuda_available(), "--device ", o.device,
+                       ": this build has no CUDA backend or this machine no GPU; build with the cuda preset and run "
+                       "on a GPU node, or use --device cpu");
   o.bucket_bytes = cli::parse_bytes("--bucket", o.bucket_text);
   if (!o.sparse_ffn_text.empty()) {
     const NMLayout nm = cli::parse_nm_pattern("--sparse-ffn", o.sparse_ffn_text);
@@ -124,6 +129,19 @@ double measure_sgemm_gflops() {
   for (const std::int64_t n : {1024, 2048})
     for (int rep = 0; rep < 5; ++rep) best = std::max(best, gemm_gflops(n));
   return best;
+}
+
+// Datasheet peak of the GPU for the fp32 the CUDA backend computes in (CUDA cores, no TF32), in
+// GFLOP/s; 0 for a GPU not in the table. What "peak" means for MFU on a GPU.
+double gpu_fp32_peak_gflops([[maybe_unused]] int device, [[maybe_unused]] std::string& product) {
+#if MERIDIAN_HAVE_CUDA
+  product = kernels::cuda::device_product(device);
+  const auto has = [&](const char* s) { return product.find(s) != std::string::npos; };
+  if (has("H200")) return 67e3;
+  if (has("H100")) return has("PCIe") ? 51e3 : 67e3;
+  if (has("A100")) return 19.5e3;
+#endif
+  return 0.0;
 }
 
 std::string human_rate(double per_s) {
@@ -170,8 +188,10 @@ Corpus load_corpus(const Options& o) {
 }
 
 int run(const Options& o, Runtime& runtime, const std::vector<std::string>& command_line) {
+  const bool gpu = parse_device(o.device).is_cuda();
   MeshOptions mesh_options;
   mesh_options.shape = MeshShape{.dp = o.dp, .tp = o.tp, .pp = o.pp};
+  mesh_options.backend = gpu ? CommBackend::nccl : CommBackend::mpi;
   ProcessMesh mesh(MPI_COMM_WORLD, mesh_options);
   const MeshShape shape = mesh.layout().shape();
   MERIDIAN_INPUT_CHECK(o.batch % (shape.dp * o.micro_batches) == 0, "--batch ", o.batch,
@@ -191,13 +211,17 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
   to.bucket_bytes = o.bucket_bytes;
   to.adamw.weight_decay = static_cast<float>(o.weight_decay);
   to.grad_clip = o.grad_clip;
+  if (gpu) to.device = Device::cuda(mesh.tp().device().index);
   to.schedule = nn::LrSchedule{.max_lr = static_cast<float>(o.lr), .warmup_steps = o.warmup, .total_steps = o.steps,
                                .min_lr_fraction = static_cast<float>(o.min_lr_fraction)};
   dist::GptTrainer trainer(config, mesh, o.seed, to);
 
-  // MFU's denominator: every rank's measured sgemm rate, summed.
-  double peak = measure_sgemm_gflops();
+  // MFU's denominator, summed over ranks: the measured sgemm rate (CPU) or the datasheet fp32 peak (GPU).
+  std::string product;
+  double peak = gpu ? gpu_fp32_peak_gflops(to.device.index, product) : measure_sgemm_gflops();
   MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  const std::string peak_kind = gpu ? cat("the datasheet fp32 peak of ", product.empty() ? "an unknown GPU" : product)
+                                    : std::string("the measured sgemm peak");
   const double flops_per_token = config.training_flops_per_token(o.seq);
 
   RunInfo info;
@@ -206,6 +230,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
   info.config["dp"] = shape.dp;
   info.command_line = command_line;
   info.threads = runtime.threads();
+  if (gpu) info.device = cat(device_name(to.device), " (", product, ")");
   ResultsDir out(o.out_dir, info, MPI_COMM_WORLD);
   out.open_metrics({"step", "loss", "val_loss", "lr", "grad_norm", "step_ms", "tokens_per_s", "mfu", "tp_ms", "pp_ms",
                     "dp_ms", "optimizer_ms"});
@@ -216,8 +241,8 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
            " tokens) per step; dp ", shape.dp, " x tp ", shape.tp, " x pp ", shape.pp, ", ", o.micro_batches,
            " micro-batches", o.zero1 ? ", ZeRO-1" : "", "; ", runtime.threads(), " threads per rank");
   log_info("data: ", corpus.source, ": ", corpus.train->size(), " train / ", corpus.val->size(),
-           " validation tokens; MFU against the measured sgemm peak, ", peak, " GFLOP/s over ", runtime.world_size(),
-           " ranks");
+           " validation tokens; MFU against ", peak_kind, ", ", peak, " GFLOP/s over ", runtime.world_size(),
+           " ranks", peak > 0 ? "" : " (unknown: MFU not reported)");
 
   auto validation_loss = [&]() {
     double sum = 0;
@@ -238,7 +263,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
     double step_s = st.step_s;
     MPI_Allreduce(MPI_IN_PLACE, &step_s, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     const double tok_s = static_cast<double>(o.batch * o.seq) / step_s;
-    const double mfu = tok_s * flops_per_token / (peak * 1e9);
+    const double mfu = peak > 0 ? tok_s * flops_per_token / (peak * 1e9) : std::nan("");
     if (s == 0) first_loss = st.loss;
     losses.push_back(st.loss);
     if (s >= o.skip) {
@@ -264,7 +289,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
   for (double t : step_times) step_sum += t;
   const double mean_step = step_times.empty() ? std::nan("") : step_sum / static_cast<double>(step_times.size());
   const double mean_tps = step_times.empty() ? std::nan("") : static_cast<double>(o.batch * o.seq) / mean_step;
-  const double mfu = mean_tps * flops_per_token / (peak * 1e9);
+  const double mfu = peak > 0 ? mean_tps * flops_per_token / (peak * 1e9) : std::nan("");
   log_info("final: train loss ", losses.back(), " (first ", first_loss, "), validation loss ", last_val,
            " nats/byte; ", human_rate(mean_tps), " tok/s, ", mean_step * 1e3, " ms per step, MFU ", 100 * mfu,
            "% of the measured sgemm peak (means over steps after the first ", o.skip, ")");
@@ -274,7 +299,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
                      {"tokens_per_s", mean_tps},
                      {"step_ms", mean_step * 1e3},
                      {"mfu", mfu},
-                     {"mfu_peak", "measured sgemm"},
+                     {"mfu_peak", peak_kind},
                      {"peak_gflops", peak},
                      {"flops_per_token", flops_per_token},
                      {"parameters", config.parameter_count()},
@@ -323,7 +348,7 @@ int main(int argc, char** argv) {
     app.add_option("--bucket", o.bucket_text, "Data-parallel all-reduce bucket size (K, M suffixes)");
     app.add_option("--sparse-ffn", o.sparse_ffn_text,
                    "N:M sparse MLP weights, n:m or n:m:v (e.g. 2:4), pruned by magnitude at initialisation");
-    app.add_option("--device", o.device, "cpu (cuda: not in this build yet)");
+    app.add_option("--device", o.device, "cpu, or cuda (fp32 on each rank's GPU, NCCL between them)");
     app.add_option("--seed", o.seed, "Seed of the initial weights and the data order");
     app.add_option("--out", o.out_dir, "Results directory: run.json, metrics.csv, summary.json");
     app.add_option("--threads", o.threads, "Compute threads per rank (0: automatic)");

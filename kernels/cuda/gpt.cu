@@ -3,6 +3,7 @@
 // added in a fixed order; matmuls and the attention's batched products go to cuBLAS.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/gpt.hpp"
@@ -291,7 +292,37 @@ __global__ void adamw_kernel(float* w, const float* g, float* m, float* v, std::
   }
 }
 
+constexpr unsigned kSquareBlocks = 1024;
+
+__global__ void sum_of_squares_kernel(double* partial, const float* x, std::int64_t n) {
+  __shared__ double shared[kThreads];
+  double s = 0.0;
+  for (std::int64_t i = first_index(); i < n; i += grid_stride()) s += static_cast<double>(x[i]) * x[i];
+  shared[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+}
+
 }  // namespace
+
+double sum_of_squares(const float* x, std::int64_t n, cudaStream_t stream) {
+  if (n <= 0) return 0.0;
+  const unsigned blocks = std::min<unsigned>(kSquareBlocks, blocks_for(n));
+  double* partial = static_cast<double*>(device_alloc(blocks * sizeof(double)));
+  sum_of_squares_kernel<<<blocks, kThreads, 0, stream>>>(partial, x, n);
+  const cudaError_t launched = cudaGetLastError();
+  std::vector<double> host(blocks);
+  if (launched == cudaSuccess) memcpy_d2h(host.data(), partial, blocks * sizeof(double), stream);
+  device_free(partial);
+  CUDA_CHECK(launched);
+  double total = 0.0;
+  for (double v : host) total += v;
+  return total;
+}
 
 void embedding_forward(float* out, const std::int32_t* tokens, const float* wte, std::int64_t vocab_begin,
                        std::int64_t vocab_rows, std::int64_t n, std::int64_t c, cudaStream_t stream) {

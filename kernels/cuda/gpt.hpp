@@ -64,4 +64,8 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
 void adamw_update(float* w, const float* g, float* m, float* v, std::int64_t n, float lr, float beta1, float beta2,
                   float eps, float weight_decay, std::int64_t step, cudaStream_t stream = nullptr);
 
+// Σ x[i]² in double: per-block partial sums, added on the host in block order (deterministic).
+// Synchronizes `stream`.
+double sum_of_squares(const float* x, std::int64_t n, cudaStream_t stream = nullptr);
+
 }  // namespace meridian::kernels::cuda::gpt

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/common/dtype.hpp"
 #include "kernels/reference/ops.hpp"
@@ -25,6 +26,8 @@ using kernels::Trans;
 
 // Number of CUDA devices; 0 when there is no driver or no device (never throws).
 int device_count();
+// The product name of device `index`, e.g. "NVIDIA H100 80GB HBM3".
+std::string device_product(int index);
 // cudaDeviceSynchronize on the current device.
 void synchronize();
 // cudaMalloc; nullptr for 0 bytes.

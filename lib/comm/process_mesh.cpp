@@ -62,6 +62,7 @@ MeshLayout build_layout(MPI_Comm world, const MeshOptions& options) {
 ProcessMesh::ProcessMesh(MPI_Comm world, const MeshOptions& options)
     : rank_(world != MPI_COMM_NULL ? rank_in(world) : 0), layout_(build_layout(world, options)) {
   world_ = make_communicator(options.backend, world);
+  if (options.backend != CommBackend::mpi) control_ = make_communicator(CommBackend::mpi, world);
   const MeshCoord c = coord();
   tp_ = world_->split(layout_.tp_group_id(rank_), c.tp);
   dp_ = world_->split(layout_.dp_group_id(rank_), c.dp);

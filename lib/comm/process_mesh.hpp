@@ -34,6 +34,9 @@ class ProcessMesh {
   int dc_id() const { return layout_.dc_of(rank_); }
 
   Communicator& world() { return *world_; }
+  // The world over MPI whatever the mesh's backend: for host-memory scalars (losses, norms, verdicts)
+  // when the groups are NCCL communicators of device memory. The world itself under MPI.
+  Communicator& control() { return control_ ? *control_ : *world_; }
   Communicator& tp() { return *tp_; }  // ranked by tp coordinate
   Communicator& dp() { return *dp_; }  // ranked by dp coordinate
   Communicator& pp() { return *pp_; }  // ranked by pp coordinate (stage)
@@ -47,7 +50,7 @@ class ProcessMesh {
  private:
   int rank_ = 0;
   MeshLayout layout_;
-  std::unique_ptr<Communicator> world_, tp_, dp_, pp_, node_, dc_, dc_leaders_;
+  std::unique_ptr<Communicator> world_, tp_, dp_, pp_, node_, dc_, dc_leaders_, control_;
 };
 
 }  // namespace meridian

@@ -16,6 +16,11 @@
 #include "nn/gpt_kernels.hpp"
 #include "nn/host_parallel.hpp"
 
+#if MERIDIAN_HAVE_CUDA
+#include "kernels/cuda/gpt.hpp"
+#include "kernels/cuda/ops.hpp"
+#endif
+
 namespace meridian::nn {
 namespace {
 
@@ -33,7 +38,6 @@ std::uint64_t block_stream(std::int64_t layer, BlockRole role) {
 }
 
 float* f32(Tensor& t) { return t.data<float>(); }
-const float* f32(const Tensor& t) { return t.data<float>(); }
 
 std::unique_ptr<Parameter> new_parameter(const std::string& name, Shape shape) {
   return std::make_unique<Parameter>(make_parameter(name, std::move(shape)));
@@ -99,6 +103,82 @@ void check_tokens(const Tensor& tokens, std::int64_t vocab, std::int64_t max_seq
     MERIDIAN_CHECK(p[i] >= 0 && p[i] < vocab, "GptStage: ", what, " holds token ", p[i], " at position ", i,
                    ", outside the vocabulary [0, ", vocab, ")");
 }
+
+
+// Every kernel call of the stage goes through `on::`: the CPU kernel (lib/nn/gpt_kernels), or the
+// CUDA one (kernels/cuda/gpt, same arguments) for a stage on a GPU.
+namespace on {
+#if MERIDIAN_HAVE_CUDA
+#define MERIDIAN_GPT_KERNEL(name)                        \
+  template <class... A>                                  \
+  void name(bool cuda, A... a) {                         \
+    if (cuda) {                                          \
+      kernels::cuda::gpt::name(a...);                    \
+    } else {                                             \
+      gpt::name(a...);                                   \
+    }                                                    \
+  }
+#else
+#define MERIDIAN_GPT_KERNEL(name)  \
+  template <class... A>            \
+  void name(bool, A... a) {        \
+    gpt::name(a...);               \
+  }
+#endif
+MERIDIAN_GPT_KERNEL(embedding_forward)
+MERIDIAN_GPT_KERNEL(embedding_backward)
+MERIDIAN_GPT_KERNEL(add_positions)
+MERIDIAN_GPT_KERNEL(positions_backward)
+MERIDIAN_GPT_KERNEL(layernorm_forward)
+MERIDIAN_GPT_KERNEL(linear_forward)
+MERIDIAN_GPT_KERNEL(linear_backward)
+MERIDIAN_GPT_KERNEL(attention_forward)
+MERIDIAN_GPT_KERNEL(attention_backward)
+MERIDIAN_GPT_KERNEL(gelu_forward)
+MERIDIAN_GPT_KERNEL(gelu_backward)
+MERIDIAN_GPT_KERNEL(bias_residual_forward)
+MERIDIAN_GPT_KERNEL(cross_entropy_row_max)
+MERIDIAN_GPT_KERNEL(cross_entropy_sums)
+MERIDIAN_GPT_KERNEL(cross_entropy_backward)
+#undef MERIDIAN_GPT_KERNEL
+
+// The CUDA LayerNorm backward adds its weight gradients through `scratch` (per-chunk partial sums).
+void layernorm_backward(bool cuda, float* dx, float* dw, float* db, const float* dout, const float* x,
+                        const float* w, const float* mean, const float* rstd, std::int64_t n, std::int64_t c,
+                        float* scratch) {
+#if MERIDIAN_HAVE_CUDA
+  if (cuda) {
+    kernels::cuda::gpt::layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, n, c, scratch);
+    return;
+  }
+#endif
+  (void)cuda;
+  (void)scratch;
+  gpt::layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, n, c);
+}
+
+void gemm(bool cuda, kernels::Trans ta, kernels::Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+#if MERIDIAN_HAVE_CUDA
+  if (cuda) {
+    kernels::cuda::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#endif
+  (void)cuda;
+  kernels::cpu::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+std::int64_t layernorm_scratch_floats(bool cuda, std::int64_t n, std::int64_t c) {
+#if MERIDIAN_HAVE_CUDA
+  if (cuda) return kernels::cuda::gpt::layernorm_backward_scratch_floats(n, c);
+#endif
+  (void)cuda;
+  (void)n;
+  (void)c;
+  return 1;
+}
+}  // namespace on
 
 }  // namespace
 
@@ -177,9 +257,15 @@ struct GptStage::Activations {
   double loss = 0.0;
 };
 
-GptStage::GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, std::uint64_t seed)
-    : config_(config), stage_(stage), stages_(stages), tp_(tp) {
+GptStage::GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, std::uint64_t seed, Device device)
+    : config_(config), stage_(stage), stages_(stages), tp_(tp), device_(device), cuda_(device.is_cuda()) {
   config_.validate(tp.size(), stages);
+  if (cuda_) {
+    MERIDIAN_INPUT_CHECK(cuda_available(), "GptStage on ", device_name(device),
+                         ": this build has no CUDA backend or the machine no GPU; use the CPU");
+    MERIDIAN_INPUT_CHECK(!config_.sparse(), "--sparse-ffn on a GPU: the CUDA N:M kernels have no gradients yet; "
+                         "train the sparse MLP on the CPU");
+  }
   MERIDIAN_CHECK(stage >= 0 && stage < stages, "GptStage: stage ", stage, " outside [0, ", stages, ")");
   const std::int64_t tps = tp.size(), r = tp.rank();
   const std::int64_t per_stage = config_.layers / stages;
@@ -256,7 +342,12 @@ GptStage::GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, 
     params_.push_back({lnf_w_.get(), true, false, false});
     params_.push_back({lnf_b_.get(), true, false, false});
   }
-  for (auto& p : params_) zero_grads(std::span<Parameter* const>(&p.param, 1));
+  // Initial values are drawn on the host; a GPU stage then moves every tensor to its device.
+  for (auto& gp : params_) {
+    Parameter& p = *gp.param;
+    if (cuda_) p.value = p.value.to(device_);
+    p.grad = Tensor::zeros(p.value.shape(), DType::f32, device_);
+  }
 
   // Gradient groups in the order backward finalises them.
   if (is_last()) {
@@ -305,30 +396,30 @@ GptStage::Activations& GptStage::activations_for(int micro_batch, std::int64_t b
     a->b = b;
     a->t = t;
     const std::int64_t n = b * t;
-    for (int l = 0; l <= layer_count(); ++l) a->res.push_back(Tensor::empty({n, c_}));
+    for (int l = 0; l <= layer_count(); ++l) a->res.push_back(Tensor::empty({n, c_}, DType::f32, device_));
     a->layer.resize(static_cast<std::size_t>(layer_count()));
     for (auto& y : a->layer) {
-      y.ln1 = Tensor::empty({n, c_});
-      y.ln1_mean = Tensor::empty({n});
-      y.ln1_rstd = Tensor::empty({n});
-      y.qkv = Tensor::empty({n, 3 * c_local_});
-      y.att = Tensor::empty({b, heads_local_, t, t});
-      y.atty = Tensor::empty({n, c_local_});
-      y.res2 = Tensor::empty({n, c_});
-      y.ln2 = Tensor::empty({n, c_});
-      y.ln2_mean = Tensor::empty({n});
-      y.ln2_rstd = Tensor::empty({n});
-      y.fc = Tensor::empty({n, ff_local_});
-      y.fc_gelu = Tensor::empty({n, ff_local_});
+      y.ln1 = Tensor::empty({n, c_}, DType::f32, device_);
+      y.ln1_mean = Tensor::empty({n}, DType::f32, device_);
+      y.ln1_rstd = Tensor::empty({n}, DType::f32, device_);
+      y.qkv = Tensor::empty({n, 3 * c_local_}, DType::f32, device_);
+      y.att = Tensor::empty({b, heads_local_, t, t}, DType::f32, device_);
+      y.atty = Tensor::empty({n, c_local_}, DType::f32, device_);
+      y.res2 = Tensor::empty({n, c_}, DType::f32, device_);
+      y.ln2 = Tensor::empty({n, c_}, DType::f32, device_);
+      y.ln2_mean = Tensor::empty({n}, DType::f32, device_);
+      y.ln2_rstd = Tensor::empty({n}, DType::f32, device_);
+      y.fc = Tensor::empty({n, ff_local_}, DType::f32, device_);
+      y.fc_gelu = Tensor::empty({n, ff_local_}, DType::f32, device_);
     }
-    a->tmp = Tensor::empty({n, c_});
+    a->tmp = Tensor::empty({n, c_}, DType::f32, device_);
     if (is_last()) {
-      a->lnf = Tensor::empty({n, c_});
-      a->lnf_mean = Tensor::empty({n});
-      a->lnf_rstd = Tensor::empty({n});
-      a->logits = Tensor::empty({b, t, vocab_local_});
-      a->lse = Tensor::empty({n});
-      a->reduce = Tensor::empty({2 * n});
+      a->lnf = Tensor::empty({n, c_}, DType::f32, device_);
+      a->lnf_mean = Tensor::empty({n}, DType::f32, device_);
+      a->lnf_rstd = Tensor::empty({n}, DType::f32, device_);
+      a->logits = Tensor::empty({b, t, vocab_local_}, DType::f32, device_);
+      a->lse = Tensor::empty({n}, DType::f32, device_);
+      a->reduce = Tensor::empty({2 * n}, DType::f32, device_);
     }
   }
   Activations& ref = *a;
@@ -361,32 +452,40 @@ void GptStage::run_blocks_forward(Activations& a) {
     Block& k = *blocks_[static_cast<std::size_t>(l)];
     auto& y = a.layer[static_cast<std::size_t>(l)];
     const float* x = f32(a.res[static_cast<std::size_t>(l)]);
-    gpt::layernorm_forward(f32(y.ln1), f32(y.ln1_mean), f32(y.ln1_rstd), x, f32(k.ln1_w.value), f32(k.ln1_b.value), n,
+    on::layernorm_forward(cuda_, f32(y.ln1), f32(y.ln1_mean), f32(y.ln1_rstd), x, f32(k.ln1_w.value), f32(k.ln1_b.value), n,
                            c_);
-    gpt::linear_forward(f32(y.qkv), f32(y.ln1), f32(k.qkv_w.value), f32(k.qkv_b.value), n, c_, 3 * c_local_);
-    gpt::attention_forward(f32(y.atty), f32(y.att), f32(y.qkv), b, t, c_local_, heads_local_);
-    gpt::linear_forward(f32(a.tmp), f32(y.atty), f32(k.proj_w.value), nullptr, n, c_local_, c_);
+    on::linear_forward(cuda_, f32(y.qkv), f32(y.ln1), f32(k.qkv_w.value), f32(k.qkv_b.value), n, c_, 3 * c_local_);
+    on::attention_forward(cuda_, f32(y.atty), f32(y.att), f32(y.qkv), b, t, c_local_, heads_local_);
+    on::linear_forward(cuda_, f32(a.tmp), f32(y.atty), f32(k.proj_w.value), nullptr, n, c_local_, c_);
     tp_.all_reduce_sum({f32(a.tmp), static_cast<std::size_t>(n * c_)});
-    gpt::bias_residual_forward(f32(y.res2), x, f32(a.tmp), f32(k.proj_b.value), n, c_);
-    gpt::layernorm_forward(f32(y.ln2), f32(y.ln2_mean), f32(y.ln2_rstd), f32(y.res2), f32(k.ln2_w.value),
+    on::bias_residual_forward(cuda_, f32(y.res2), x, f32(a.tmp), f32(k.proj_b.value), n, c_);
+    on::layernorm_forward(cuda_, f32(y.ln2), f32(y.ln2_mean), f32(y.ln2_rstd), f32(y.res2), f32(k.ln2_w.value),
                            f32(k.ln2_b.value), n, c_);
     if (config_.sparse()) {
       gpt::nm_linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), k.fc_index.data<std::uint8_t>(), k.fc_layout,
                              f32(k.fc_b.value), n);
     } else {
-      gpt::linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_);
+      on::linear_forward(cuda_, f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_);
     }
-    gpt::gelu_forward(f32(y.fc_gelu), f32(y.fc), n * ff_local_);
+    on::gelu_forward(cuda_, f32(y.fc_gelu), f32(y.fc), n * ff_local_);
     if (config_.sparse()) {
       gpt::nm_linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), k.fcp_index.data<std::uint8_t>(),
                              k.fcp_layout, nullptr, n);
     } else {
-      gpt::linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_);
+      on::linear_forward(cuda_, f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_);
     }
     tp_.all_reduce_sum({f32(a.tmp), static_cast<std::size_t>(n * c_)});
-    gpt::bias_residual_forward(f32(a.res[static_cast<std::size_t>(l) + 1]), f32(y.res2), f32(a.tmp),
+    on::bias_residual_forward(cuda_, f32(a.res[static_cast<std::size_t>(l) + 1]), f32(y.res2), f32(a.tmp),
                                f32(k.fcp_b.value), n, c_);
   }
+}
+
+void GptStage::check_hidden(const Tensor& h, std::int64_t b, std::int64_t t, const char* what) const {
+  MERIDIAN_CHECK(h.defined() && h.dtype() == DType::f32 && h.device() == device_ && h.dim() == 3 && h.size(0) == b &&
+                     h.size(1) == t && h.size(2) == c_,
+                 "GptStage: ", what, " must be an f32 tensor (B, T, C) = (", b, ", ", t, ", ", c_, ") on ",
+                 device_name(device_), ", got ", h.defined() ? shape_string(h.shape()) : std::string("an undefined tensor"),
+                 h.defined() ? cat(" ", dtype_name(h.dtype()), " on ", device_name(h.device())) : std::string());
 }
 
 GptStage::Activations& GptStage::run_forward(int micro_batch, const Tensor& input, const Tensor* targets) {
@@ -403,16 +502,16 @@ GptStage::Activations& GptStage::run_forward(int micro_batch, const Tensor& inpu
                    shape_string(targets->shape()), " do not match the input's (B, T) = (", b, ", ", t, ")");
   }
   Activations& a = activations_for(micro_batch, b, t);
-  if (targets != nullptr) a.targets = targets->contiguous();
+  if (targets != nullptr) a.targets = targets->contiguous().to(device_);
   if (is_first()) {
-    a.tokens = input.contiguous();
+    a.tokens = input.contiguous().to(device_);
     float* x = f32(a.res[0]);
-    gpt::embedding_forward(x, a.tokens.data<std::int32_t>(), f32(wte_->value), vocab_begin_, vocab_local_, n, c_);
+    on::embedding_forward(cuda_, x, a.tokens.data<std::int32_t>(), f32(wte_->value), vocab_begin_, vocab_local_, n, c_);
     tp_.all_reduce_sum({x, static_cast<std::size_t>(n * c_)});
-    gpt::add_positions(x, f32(wpe_->value), b, t, c_);
+    on::add_positions(cuda_, x, f32(wpe_->value), b, t, c_);
   } else {
-    const Tensor h = require_host_f32(input, "GptStage", "hidden input", {b, t, c_}, "(B, T, C)");
-    std::copy_n(f32(h), n * c_, f32(a.res[0]));
+    check_hidden(input, b, t, "the hidden input");
+    ops::copy(a.res[0], input.contiguous().view({n, c_}));
   }
   run_blocks_forward(a);
   return a;
@@ -430,42 +529,32 @@ double GptStage::forward_loss(int micro_batch, const Tensor& input, const Tensor
   const std::int64_t n = a.b * a.t;
 
   // Final LayerNorm and the head: logits (N, V/tp) = lnf · wte_localᵀ.
-  gpt::layernorm_forward(f32(a.lnf), f32(a.lnf_mean), f32(a.lnf_rstd), f32(a.res.back()), f32(lnf_w_->value),
+  on::layernorm_forward(cuda_, f32(a.lnf), f32(a.lnf_mean), f32(a.lnf_rstd), f32(a.res.back()), f32(lnf_w_->value),
                          f32(lnf_b_->value), n, c_);
   float* logits = f32(a.logits);
   const std::int64_t vl = vocab_local_;
-  kernels::cpu::gemm(kernels::Trans::no, kernels::Trans::yes, n, vl, c_, 1.f, f32(a.lnf), c_, f32(wte_->value), c_,
+  on::gemm(cuda_, kernels::Trans::no, kernels::Trans::yes, n, vl, c_, 1.f, f32(a.lnf), c_, f32(wte_->value), c_,
                      0.f, logits, vl);
 
   // Vocabulary-parallel cross-entropy: row maxima, then the sums of exponentials and the target's
   // logit (held by one rank) in one all-reduce.
   const std::int64_t valid = std::clamp<std::int64_t>(config_.vocab - vocab_begin_, 0, vl);
-  const std::int64_t vbegin = vocab_begin_;
   const std::int32_t* tg = a.targets.data<std::int32_t>();
-  float* lse = f32(a.lse);
-  float* red = f32(a.reduce);
-  host_for("meridian::nn::gpt::ce_max", n, valid, [=](std::int64_t i) {
-    const float* row = logits + i * vl;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (std::int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
-    lse[i] = mx;
-  });
-  tp_.all_reduce_max({lse, static_cast<std::size_t>(n)});
-  host_for("meridian::nn::gpt::ce_sum", n, 4 * valid, [=](std::int64_t i) {
-    const float* row = logits + i * vl;
-    const float mx = lse[i];
-    float s = 0.f;
-    for (std::int64_t j = 0; j < valid; ++j) s += std::exp(row[j] - mx);
-    red[i] = s;
-    const std::int64_t local = tg[i] - vbegin;
-    red[n + i] = (local >= 0 && local < vl) ? row[local] : 0.f;
-  });
-  tp_.all_reduce_sum({red, static_cast<std::size_t>(2 * n)});
+  on::cross_entropy_row_max(cuda_, f32(a.lse), logits, n, vl, valid);
+  tp_.all_reduce_max({f32(a.lse), static_cast<std::size_t>(n)});
+  on::cross_entropy_sums(cuda_, f32(a.reduce), logits, f32(a.lse), tg, vocab_begin_, n, vl, valid);
+  tp_.all_reduce_sum({f32(a.reduce), static_cast<std::size_t>(2 * n)});
+  // lse = max + log Σ exp; the loss in double on the host (2N + N floats from a GPU).
+  const Tensor red = a.reduce.to(Device::cpu());
+  Tensor lse = a.lse.to(Device::cpu());
+  const float* r = red.data<float>();
+  float* l = lse.data<float>();
   double loss = 0.0;
   for (std::int64_t i = 0; i < n; ++i) {
-    lse[i] += std::log(red[i]);
-    loss += static_cast<double>(lse[i]) - static_cast<double>(red[n + i]);
+    l[i] += std::log(r[i]);
+    loss += static_cast<double>(l[i]) - static_cast<double>(r[n + i]);
   }
+  if (cuda_) ops::copy(a.lse, lse);
   a.loss = loss / static_cast<double>(n);
   return a.loss;
 }
@@ -476,13 +565,14 @@ void GptStage::ensure_scratch(std::int64_t b, std::int64_t t) {
   scratch_rows_ = std::max(scratch_rows_, n);
   scratch_bt_ = std::max(scratch_bt_, b * t * t);
   const std::int64_t rows = scratch_rows_;
-  dres_ = Tensor::empty({rows * c_});
-  dtmp_ = Tensor::empty({rows * c_});
-  dqkv_ = Tensor::empty({rows * 3 * c_local_});
-  datty_ = Tensor::empty({rows * c_local_});
-  dfc_ = Tensor::empty({rows * ff_local_});
-  datt_ = Tensor::empty({scratch_bt_ * heads_local_});
-  if (is_last()) dlogits_ = Tensor::empty({rows * vocab_local_});
+  dres_ = Tensor::empty({rows * c_}, DType::f32, device_);
+  dtmp_ = Tensor::empty({rows * c_}, DType::f32, device_);
+  dqkv_ = Tensor::empty({rows * 3 * c_local_}, DType::f32, device_);
+  datty_ = Tensor::empty({rows * c_local_}, DType::f32, device_);
+  dfc_ = Tensor::empty({rows * ff_local_}, DType::f32, device_);
+  datt_ = Tensor::empty({scratch_bt_ * heads_local_}, DType::f32, device_);
+  if (is_last()) dlogits_ = Tensor::empty({rows * vocab_local_}, DType::f32, device_);
+  ln_scratch_ = Tensor::empty({on::layernorm_scratch_floats(cuda_, rows, c_)}, DType::f32, device_);
 }
 
 void GptStage::run_blocks_backward(Activations& a, float* dres) {
@@ -497,31 +587,31 @@ void GptStage::run_blocks_backward(Activations& a, float* dres) {
       gpt::nm_linear_backward(dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value),
                               k.fcp_index.data<std::uint8_t>(), k.fcp_layout, n);
     } else {
-      gpt::linear_backward(dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value), n,
+      on::linear_backward(cuda_, dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value), n,
                            ff_local_, c_, false);
     }
-    gpt::gelu_backward(dfc, f32(y.fc), dfc, n * ff_local_);
+    on::gelu_backward(cuda_, dfc, f32(y.fc), dfc, n * ff_local_);
     if (config_.sparse()) {
       gpt::nm_linear_backward(dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value),
                               k.fc_index.data<std::uint8_t>(), k.fc_layout, n);
     } else {
-      gpt::linear_backward(dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value), n, c_,
+      on::linear_backward(cuda_, dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value), n, c_,
                            ff_local_, false);
     }
     tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
-    gpt::layernorm_backward(dres, f32(k.ln2_w.grad), f32(k.ln2_b.grad), dtmp, f32(y.res2), f32(k.ln2_w.value),
-                            f32(y.ln2_mean), f32(y.ln2_rstd), n, c_);
+    on::layernorm_backward(cuda_, dres, f32(k.ln2_w.grad), f32(k.ln2_b.grad), dtmp, f32(y.res2), f32(k.ln2_w.value),
+                            f32(y.ln2_mean), f32(y.ln2_rstd), n, c_, f32(ln_scratch_));
     // attention: res2 = res[l] + attn_proj(attention(qkv(ln1(res[l])))) + bias
     float* datty = f32(datty_);
     float* dqkv = f32(dqkv_);
-    gpt::linear_backward(datty, f32(k.proj_w.grad), f32(k.proj_b.grad), dres, f32(y.atty), f32(k.proj_w.value), n,
+    on::linear_backward(cuda_, datty, f32(k.proj_w.grad), f32(k.proj_b.grad), dres, f32(y.atty), f32(k.proj_w.value), n,
                          c_local_, c_, false);
-    gpt::attention_backward(dqkv, f32(datt_), datty, f32(y.qkv), f32(y.att), b, t, c_local_, heads_local_);
-    gpt::linear_backward(dtmp, f32(k.qkv_w.grad), f32(k.qkv_b.grad), dqkv, f32(y.ln1), f32(k.qkv_w.value), n, c_,
+    on::attention_backward(cuda_, dqkv, f32(datt_), datty, f32(y.qkv), f32(y.att), b, t, c_local_, heads_local_);
+    on::linear_backward(cuda_, dtmp, f32(k.qkv_w.grad), f32(k.qkv_b.grad), dqkv, f32(y.ln1), f32(k.qkv_w.value), n, c_,
                          3 * c_local_, false);
     tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
-    gpt::layernorm_backward(dres, f32(k.ln1_w.grad), f32(k.ln1_b.grad), dtmp, f32(a.res[static_cast<std::size_t>(l)]),
-                            f32(k.ln1_w.value), f32(y.ln1_mean), f32(y.ln1_rstd), n, c_);
+    on::layernorm_backward(cuda_, dres, f32(k.ln1_w.grad), f32(k.ln1_b.grad), dtmp, f32(a.res[static_cast<std::size_t>(l)]),
+                            f32(k.ln1_w.value), f32(y.ln1_mean), f32(y.ln1_rstd), n, c_, f32(ln_scratch_));
     call_hook((is_last() ? 1 : 0) + (layer_count() - 1 - l));
   }
 }
@@ -531,8 +621,8 @@ Tensor GptStage::finish_backward(int micro_batch, Activations& a) {
   Tensor dx;
   if (is_first()) {
     const float* dres = f32(dres_);
-    gpt::embedding_backward(f32(wte_->grad), a.tokens.data<std::int32_t>(), dres, vocab_begin_, vocab_local_, n, c_);
-    gpt::positions_backward(f32(wpe_->grad), dres, b, t, c_);
+    on::embedding_backward(cuda_, f32(wte_->grad), a.tokens.data<std::int32_t>(), dres, vocab_begin_, vocab_local_, n, c_);
+    on::positions_backward(cuda_, f32(wpe_->grad), dres, b, t, c_);
     call_hook(static_cast<int>(groups_.size()) - 1);
   } else {
     dx = dres_.slice(0, 0, n * c_).view({b, t, c_});
@@ -545,10 +635,11 @@ Tensor GptStage::backward(int micro_batch, const Tensor& dy) {
   MERIDIAN_CHECK(!is_last(), "GptStage::backward: the last stage starts from its loss; call backward_loss");
   Activations& a = existing(micro_batch, "backward");
   const std::int64_t b = a.b, t = a.t, n = b * t;
-  const Tensor d = require_host_f32(dy, "GptStage", "dy", {b, t, c_}, "(B, T, C)");
+  check_hidden(dy, b, t, "dy");
   ensure_scratch(b, t);
   float* dres = f32(dres_);
-  std::copy_n(f32(d), n * c_, dres);
+  Tensor dres_rows = dres_.slice(0, 0, n * c_);
+  ops::copy(dres_rows, dy.contiguous().view({-1}));
   run_blocks_backward(a, dres);
   return finish_backward(micro_batch, a);
 }
@@ -558,32 +649,23 @@ Tensor GptStage::backward_loss(int micro_batch, float loss_scale) {
   Activations& a = existing(micro_batch, "backward_loss");
   const std::int64_t b = a.b, t = a.t, n = b * t;
   ensure_scratch(b, t);
-  const std::int64_t vl = vocab_local_, vbegin = vocab_begin_;
+  const std::int64_t vl = vocab_local_;
   const std::int64_t valid = std::clamp<std::int64_t>(config_.vocab - vocab_begin_, 0, vl);
-  const float g = loss_scale / static_cast<float>(n);
-  const float* logits = f32(a.logits);
-  const float* lse = f32(a.lse);
-  const std::int32_t* tg = a.targets.data<std::int32_t>();
   float* dl = f32(dlogits_);
-  host_for("meridian::nn::gpt::ce_backward", n, 4 * vl, [=](std::int64_t i) {
-    const float* row = logits + i * vl;
-    float* drow = dl + i * vl;
-    for (std::int64_t j = 0; j < valid; ++j) drow[j] = g * std::exp(row[j] - lse[i]);
-    for (std::int64_t j = valid; j < vl; ++j) drow[j] = 0.f;
-    const std::int64_t local = tg[i] - vbegin;
-    if (local >= 0 && local < vl) drow[local] -= g;
-  });
+  on::cross_entropy_backward(cuda_, dl, f32(a.logits), f32(a.lse), a.targets.data<std::int32_t>(), vocab_begin_, n, vl,
+                             valid, loss_scale / static_cast<float>(n));
   // Head: dwte += dlogitsᵀ · lnf, dlnf = dlogits · wte (partial over the vocabulary shards).
   float* dtmp = f32(dtmp_);
-  kernels::cpu::gemm(kernels::Trans::yes, kernels::Trans::no, vl, c_, n, 1.f, dl, vl, f32(a.lnf), c_, 1.f,
+  on::gemm(cuda_, kernels::Trans::yes, kernels::Trans::no, vl, c_, n, 1.f, dl, vl, f32(a.lnf), c_, 1.f,
                      f32(wte_->grad), c_);
-  kernels::cpu::gemm(kernels::Trans::no, kernels::Trans::no, n, c_, vl, 1.f, dl, vl, f32(wte_->value), c_, 0.f, dtmp,
+  on::gemm(cuda_, kernels::Trans::no, kernels::Trans::no, n, c_, vl, 1.f, dl, vl, f32(wte_->value), c_, 0.f, dtmp,
                      c_);
   tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
   float* dres = f32(dres_);
-  std::fill_n(dres, n * c_, 0.f);
-  gpt::layernorm_backward(dres, f32(lnf_w_->grad), f32(lnf_b_->grad), dtmp, f32(a.res.back()), f32(lnf_w_->value),
-                          f32(a.lnf_mean), f32(a.lnf_rstd), n, c_);
+  Tensor dres_rows = dres_.slice(0, 0, n * c_);
+  ops::fill(dres_rows, 0.0);
+  on::layernorm_backward(cuda_, dres, f32(lnf_w_->grad), f32(lnf_b_->grad), dtmp, f32(a.res.back()), f32(lnf_w_->value),
+                          f32(a.lnf_mean), f32(a.lnf_rstd), n, c_, f32(ln_scratch_));
   call_hook(0);
   run_blocks_backward(a, dres);
   return finish_backward(micro_batch, a);

@@ -66,8 +66,11 @@ class GptStage {
   // Stage `stage` of `stages` (layers split evenly and in order), sharded over `tp` (which must
   // outlive the stage). Initial values as GPT-2 (weights N(0, 0.02), the two residual projections
   // N(0, 0.02/sqrt(2·layers)), wpe N(0, 0.01), biases 0, LayerNorm gains 1) drawn per element of the
-  // FULL tensor from counter-based streams under `seed`: every layout holds the same model.
-  GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, std::uint64_t seed);
+  // FULL tensor from counter-based streams under `seed`: every layout holds the same model. On
+  // `device` cuda every tensor lives on the GPU and the kernels are kernels/cuda/gpt's (fp32); `tp`
+  // must then reduce device memory (an NCCL group).
+  GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, std::uint64_t seed,
+           Device device = Device::cpu());
   ~GptStage();
   GptStage(const GptStage&) = delete;
   GptStage& operator=(const GptStage&) = delete;
@@ -76,12 +79,13 @@ class GptStage {
   bool is_first() const { return stage_ == 0; }
   bool is_last() const { return stage_ == stages_ - 1; }
   int stage() const { return stage_; }
+  Device device() const { return device_; }
   int stages() const { return stages_; }
   int first_layer() const { return first_layer_; }
   int layer_count() const { return static_cast<int>(blocks_.size()); }
 
-  // Non-last stages. input: tokens (B, T) i32 on the first stage, hidden (B, T, C) f32 otherwise
-  // (copied). Returns the hidden state (B, T, C) to send to the next stage (valid until the next
+  // Non-last stages. input: tokens (B, T) i32 on the host on the first stage (checked there, then
+  // copied to the device), hidden (B, T, C) f32 on the stage's device otherwise (copied). Returns the hidden state (B, T, C) to send to the next stage (valid until the next
   // forward or backward of this micro-batch). Activations are kept under `micro_batch` until its
   // backward or release().
   Tensor forward(int micro_batch, const Tensor& input);
@@ -127,11 +131,14 @@ class GptStage {
   void run_blocks_forward(Activations& a);
   void run_blocks_backward(Activations& a, float* dres);
   void ensure_scratch(std::int64_t b, std::int64_t t);
+  void check_hidden(const Tensor& h, std::int64_t b, std::int64_t t, const char* what) const;
   void call_hook(int group);
 
   GptConfig config_;
   int stage_, stages_, first_layer_;
   TpGroup& tp_;
+  Device device_;
+  bool cuda_ = false;
   std::int64_t c_, c_local_, heads_local_, ff_local_, vocab_local_, vocab_begin_;
   std::unique_ptr<Parameter> wte_, wpe_, lnf_w_, lnf_b_;
   std::vector<std::unique_ptr<Block>> blocks_;
@@ -142,7 +149,7 @@ class GptStage {
   std::vector<std::unique_ptr<Activations>> pool_;
   // Backward work space, sized for the largest (B, T) seen.
   std::int64_t scratch_rows_ = 0, scratch_bt_ = 0;
-  Tensor dres_, dtmp_, dqkv_, datty_, dfc_, datt_, dlogits_;
+  Tensor dres_, dtmp_, dqkv_, datty_, dfc_, datt_, dlogits_, ln_scratch_;
 };
 
 }  // namespace meridian::nn

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/nm_sparse.hpp"
@@ -277,6 +278,42 @@ void bias_residual_forward(float* out, const float* x, const float* y, const flo
   host_for("meridian::nn::gpt::bias_residual_forward", n, c, [=](std::int64_t i) {
     const std::int64_t o = i * c;
     for (std::int64_t j = 0; j < c; ++j) out[o + j] = x[o + j] + y[o + j] + bias[j];
+  });
+}
+
+void cross_entropy_row_max(float* row_max, const float* logits, std::int64_t n, std::int64_t v_local,
+                           std::int64_t valid) {
+  host_for("meridian::nn::gpt::ce_max", n, valid, [=](std::int64_t i) {
+    const float* row = logits + i * v_local;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (std::int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
+    row_max[i] = mx;
+  });
+}
+
+void cross_entropy_sums(float* sums, const float* logits, const float* row_max, const std::int32_t* targets,
+                        std::int64_t vocab_begin, std::int64_t n, std::int64_t v_local, std::int64_t valid) {
+  host_for("meridian::nn::gpt::ce_sum", n, 4 * valid, [=](std::int64_t i) {
+    const float* row = logits + i * v_local;
+    const float mx = row_max[i];
+    float s = 0.f;
+    for (std::int64_t j = 0; j < valid; ++j) s += std::exp(row[j] - mx);
+    sums[i] = s;
+    const std::int64_t local = targets[i] - vocab_begin;
+    sums[n + i] = (local >= 0 && local < v_local) ? row[local] : 0.f;
+  });
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
+                            std::int64_t vocab_begin, std::int64_t n, std::int64_t v_local, std::int64_t valid,
+                            float scale) {
+  host_for("meridian::nn::gpt::ce_backward", n, 4 * v_local, [=](std::int64_t i) {
+    const float* row = logits + i * v_local;
+    float* drow = dlogits + i * v_local;
+    for (std::int64_t j = 0; j < valid; ++j) drow[j] = scale * std::exp(row[j] - lse[i]);
+    for (std::int64_t j = valid; j < v_local; ++j) drow[j] = 0.f;
+    const std::int64_t local = targets[i] - vocab_begin;
+    if (local >= 0 && local < v_local) drow[local] -= scale;
   });
 }
 

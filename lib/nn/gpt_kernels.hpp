@@ -70,4 +70,16 @@ void residual_forward(float* out, const float* a, const float* b, std::int64_t n
 void bias_residual_forward(float* out, const float* x, const float* y, const float* bias, std::int64_t n,
                            std::int64_t c);
 
+// The vocabulary-parallel cross-entropy's local steps on logits (N, V_local) whose first `valid`
+// columns are real tokens (the rest padding): row maxima; then, given the group's maxima, the sums of
+// exponentials into sums[0, N) and the target's logit (0 when another rank holds the target) into
+// sums[N, 2N); and dlogits = scale·(exp(l − lse) − onehot) (zero in padded columns).
+void cross_entropy_row_max(float* row_max, const float* logits, std::int64_t n, std::int64_t v_local,
+                           std::int64_t valid);
+void cross_entropy_sums(float* sums, const float* logits, const float* row_max, const std::int32_t* targets,
+                        std::int64_t vocab_begin, std::int64_t n, std::int64_t v_local, std::int64_t valid);
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
+                            std::int64_t vocab_begin, std::int64_t n, std::int64_t v_local, std::int64_t valid,
+                            float scale);
+
 }  // namespace meridian::nn::gpt

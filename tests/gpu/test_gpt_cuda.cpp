@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/ops.hpp"
 #include "core/rng.hpp"
+#include "nn/gpt.hpp"
 #include "kernels/cuda/gpt.hpp"
 #include "kernels/cuda/ops.hpp"
 #include "nn/gpt_kernels.hpp"
@@ -199,6 +201,51 @@ TEST_F(CudaGpt, AdamWMatchesItsFormula) {
       wi -= 1e-2 * (mi / (1 - std::pow(0.9, step))) / (std::sqrt(vi / (1 - std::pow(0.95, step))) + 1e-8);
     }
     ASSERT_NEAR(got[i], wi, 1e-5) << i;
+  }
+}
+
+// The whole stage on the GPU against the same stage on the CPU: the first step's loss and every
+// gradient, then ten steps of plain SGD with the losses compared at each (the backends' "first 10
+// losses agree" target, at the kernels' float tolerance).
+TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) {
+  nn::GptConfig config;
+  config.vocab = 257;
+  config.max_seq = 16;
+  config.layers = 2;
+  config.d_model = 32;
+  config.heads = 4;
+  nn::SoloTpGroup solo;
+  nn::GptStage cpu(config, 0, 1, solo, 42), gpu(config, 0, 1, solo, 42, Device::cuda(0));
+  Rng rng(8, stream_id(StreamPurpose::test, 20));
+  const std::int64_t b = 4, t = 16;
+  for (int step = 0; step < 10; ++step) {
+    Tensor in = Tensor::empty({b, t}, DType::i32), tg = Tensor::empty({b, t}, DType::i32);
+    for (std::int64_t i = 0; i < b * t; ++i) {
+      in.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(257));
+      tg.data<std::int32_t>()[i] = static_cast<std::int32_t>(rng.below(257));
+    }
+    cpu.zero_grad();
+    gpu.zero_grad();
+    const double lc = cpu.forward_loss(0, in, tg), lg = gpu.forward_loss(0, in, tg);
+    EXPECT_NEAR(lg, lc, 1e-5 * lc) << "step " << step;
+    cpu.backward_loss(0, 1.f);
+    gpu.backward_loss(0, 1.f);
+    for (std::size_t k = 0; k < cpu.parameters().size(); ++k) {
+      nn::Parameter& pc = *cpu.parameters()[k].param;
+      nn::Parameter& pg = *gpu.parameters()[k].param;
+      if (step == 0) {
+        const auto want = pc.grad.to_vector();
+        const auto got = pg.grad.to_vector();
+        double scale = 1e-9, err = 0;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          scale = std::max(scale, std::abs(want[i]));
+          err = std::max(err, std::abs(got[i] - want[i]));
+        }
+        EXPECT_LE(err, 1e-4 * scale) << pc.name;
+      }
+      ops::axpy(-0.05f, pc.grad, pc.value);
+      ops::axpy(-0.05f, pg.grad, pg.value);
+    }
   }
 }
 

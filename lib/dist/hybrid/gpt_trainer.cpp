@@ -12,6 +12,10 @@
 #include "core/timer.hpp"
 #include "dist/pp/schedule.hpp"
 
+#if MERIDIAN_HAVE_CUDA
+#include "kernels/cuda/gpt.hpp"
+#endif
+
 namespace meridian::dist {
 
 struct GptTrainer::Flat {
@@ -42,6 +46,14 @@ std::span<float> range_of(Tensor& t, std::int64_t begin, std::int64_t end) {
   return {t.data<float>() + begin, static_cast<std::size_t>(end - begin)};
 }
 
+// Σ x² over [begin, end) of a flat f32 buffer, on its device.
+double sum_of_squares(Tensor& t, std::int64_t begin, std::int64_t end) {
+#if MERIDIAN_HAVE_CUDA
+  if (t.device().is_cuda()) return kernels::cuda::gpt::sum_of_squares(t.data<float>() + begin, end - begin);
+#endif
+  return nn::sum_of_squares(range_of(t, begin, end));
+}
+
 }  // namespace
 
 GptTrainer::GptTrainer(const nn::GptConfig& config, ProcessMesh& mesh, std::uint64_t seed,
@@ -55,8 +67,12 @@ GptTrainer::GptTrainer(const nn::GptConfig& config, ProcessMesh& mesh, std::uint
   options_.schedule.validate();
   if (!(options_.grad_clip >= 0.0)) throw InputError(cat("--grad-clip ", options_.grad_clip, " must be >= 0"));
 
+  const Device device = options_.device;
+  MERIDIAN_INPUT_CHECK(device.kind == mesh.tp().device_kind(), "GptTrainer: the model on ", device_name(device),
+                       " needs a mesh whose communicators hold ", device.is_cuda() ? "device memory (--backend nccl)"
+                                                                                  : "host memory (MPI)");
   tp_ = std::make_unique<CommTpGroup>(mesh.tp());
-  stage_ = std::make_unique<nn::GptStage>(config_, mesh.pp().rank(), shape.pp, *tp_, seed);
+  stage_ = std::make_unique<nn::GptStage>(config_, mesh.pp().rank(), shape.pp, *tp_, seed, device);
 
   // Flat buffers in gradient-group order.
   flat_ = std::make_unique<Flat>();
@@ -77,8 +93,8 @@ GptTrainer::GptTrainer(const nn::GptConfig& config, ProcessMesh& mesh, std::uint
   MERIDIAN_CHECK(seen.size() == stage_->parameters().size(), "GptTrainer: the gradient groups miss parameters");
   const std::int64_t dp = shape.dp;
   f.padded = (f.total + dp - 1) / dp * dp;
-  f.values = Tensor::zeros({f.padded});
-  f.grads = Tensor::zeros({f.padded});
+  f.values = Tensor::zeros({f.padded}, DType::f32, device);
+  f.grads = Tensor::zeros({f.padded}, DType::f32, device);
   for (auto& e : f.entries) {
     Tensor value = f.values.slice(0, e.offset, e.offset + e.numel).view(e.param->value.shape());
     ops::copy(value, e.param->value);
@@ -93,8 +109,8 @@ GptTrainer::GptTrainer(const nn::GptConfig& config, ProcessMesh& mesh, std::uint
     f.own_begin = 0;
     f.own_end = f.total;
   }
-  f.m = Tensor::zeros({std::max<std::int64_t>(f.own_end - f.own_begin, 1)});
-  f.v = Tensor::zeros({std::max<std::int64_t>(f.own_end - f.own_begin, 1)});
+  f.m = Tensor::zeros({std::max<std::int64_t>(f.own_end - f.own_begin, 1)}, DType::f32, device);
+  f.v = Tensor::zeros({std::max<std::int64_t>(f.own_end - f.own_begin, 1)}, DType::f32, device);
 
   // Plain data parallelism: buckets of whole consecutive groups, started as the last one completes.
   if (dp > 1 && !options_.zero1) {
@@ -148,7 +164,7 @@ void GptTrainer::run_pipeline(const Tensor& inputs, const Tensor& targets, bool 
   std::vector<Tensor> received(static_cast<std::size_t>(m)), outputs(static_cast<std::size_t>(m)),
       grads_in(static_cast<std::size_t>(m)), grads_out(static_cast<std::size_t>(m));
   auto micro = [&](const Tensor& x, int mb) { return x.slice(0, mb * bm, (mb + 1) * bm); };
-  auto hidden = [&]() { return Tensor::empty({bm, t, config_.d_model}); };
+  auto hidden = [&]() { return Tensor::empty({bm, t, config_.d_model}, DType::f32, st.device()); };
   auto input_of = [&](int mb) -> Tensor { return st.is_first() ? micro(inputs, mb) : received[static_cast<std::size_t>(mb)]; };
   auto run_forward = [&](int mb) {
     if (st.is_last()) {
@@ -215,7 +231,10 @@ void GptTrainer::run_pipeline(const Tensor& inputs, const Tensor& targets, bool 
         recv_tag = part.tag;
       }
     }
-    if (dest != Communicator::no_peer && source != Communicator::no_peer) {
+    if (dest != Communicator::no_peer && source != Communicator::no_peer && pp.backend() == CommBackend::nccl) {
+      // NCCL has no tags and runs a lone send or receive in stream order: both halves as one group.
+      pp.send_recv(send_buf, send_count, dest, recv_buf, recv_count, source, DType::f32);
+    } else if (dest != Communicator::no_peer && source != Communicator::no_peer) {
       // Both directions at once; the tags of the two halves differ, so post them separately.
       Request r = pp.irecv(recv_buf, recv_count, DType::f32, source, recv_tag);
       pp.send(send_buf, send_count, DType::f32, dest, send_tag);
@@ -234,10 +253,18 @@ void GptTrainer::exchange_tied_embedding() {
   if (st.stages() == 1 || !(st.is_first() || st.is_last())) return;
   nn::Parameter* wte = st.token_embedding();
   const int peer = st.is_first() ? st.stages() - 1 : 0;
-  Tensor theirs = Tensor::empty(wte->grad.shape());
+  Tensor theirs = Tensor::empty(wte->grad.shape(), DType::f32, wte->grad.device());
   mesh_.pp().send_recv(wte->grad.raw_data(), wte->grad.numel(), peer, theirs.raw_data(), theirs.numel(), peer,
                        DType::f32, pp::message_tag(pp::Direction::gradient, options_.micro_batches));
   ops::axpy(1.f, theirs, wte->grad);
+}
+
+double GptTrainer::global_loss(double loss_sum) {
+  // The last stage's mean over micro-batches (TP rank 0's copy), averaged over DP, known everywhere.
+  const int dp = mesh_.layout().shape().dp;
+  double loss = stage_->is_last() && mesh_.tp().rank() == 0 ? loss_sum / options_.micro_batches / dp : 0.0;
+  mesh_.control().all_reduce(&loss, &loss, 1, DType::f64, ReduceOp::sum);
+  return loss;
 }
 
 double GptTrainer::global_grad_norm_squared() {
@@ -249,10 +276,10 @@ double GptTrainer::global_grad_norm_squared() {
   for (const auto& e : f.entries) {
     const std::int64_t begin = std::max(e.offset, f.own_begin), end = std::min(e.offset + e.numel, f.own_end);
     if (begin >= end || e.norm_weight == 0.0) continue;
-    local += e.norm_weight * nn::sum_of_squares(range_of(f.grads, begin, end));
+    local += e.norm_weight * sum_of_squares(f.grads, begin, end);
   }
   local *= dp_weight;
-  mesh_.world().all_reduce(&local, &local, 1, DType::f64, ReduceOp::sum);
+  mesh_.control().all_reduce(&local, &local, 1, DType::f64, ReduceOp::sum);
   return local;
 }
 
@@ -262,11 +289,20 @@ void GptTrainer::optimizer_step(float lr, float grad_scale) {
   for (const auto& e : f.entries) {
     const std::int64_t begin = std::max(e.offset, f.own_begin), end = std::min(e.offset + e.numel, f.own_end);
     if (begin >= end) continue;
-    auto g = range_of(f.grads, begin, end);
-    if (grad_scale != 1.f)
-      for (float& x : g) x *= grad_scale;
-    nn::adamw_update(range_of(f.values, begin, end), g, range_of(f.m, begin - f.own_begin, end - f.own_begin),
-                     range_of(f.v, begin - f.own_begin, end - f.own_begin), options_.adamw, f.steps, lr, e.decay);
+    Tensor g = f.grads.slice(0, begin, end);
+    if (grad_scale != 1.f) ops::scale(g, grad_scale);
+    const std::int64_t mb = begin - f.own_begin, me = end - f.own_begin;
+#if MERIDIAN_HAVE_CUDA
+    if (f.grads.device().is_cuda()) {
+      const nn::AdamWHyper& h = options_.adamw;
+      kernels::cuda::gpt::adamw_update(f.values.data<float>() + begin, g.data<float>(), f.m.data<float>() + mb,
+                                       f.v.data<float>() + mb, end - begin, lr, h.beta1, h.beta2, h.eps,
+                                       h.weight_decay * e.decay, f.steps);
+      continue;
+    }
+#endif
+    nn::adamw_update(range_of(f.values, begin, end), range_of(f.grads, begin, end), range_of(f.m, mb, me),
+                     range_of(f.v, mb, me), options_.adamw, f.steps, lr, e.decay);
   }
 }
 
@@ -295,9 +331,7 @@ GptStepStats GptTrainer::step(const Tensor& inputs, const Tensor& targets, std::
     exchange_tied_embedding();
   }
   const double norm2 = global_grad_norm_squared();
-  // The step's loss: the last stage's mean over micro-batches, averaged over DP, known everywhere.
-  double loss = stage_->is_last() && mesh_.tp().rank() == 0 ? loss_sum / options_.micro_batches / dp : 0.0;
-  mesh_.world().all_reduce(&loss, &loss, 1, DType::f64, ReduceOp::sum);
+  const double loss = global_loss(loss_sum);
   stats.dp_s = dp_timer.elapsed_s();
 
   const WallTimer opt_timer;
@@ -324,10 +358,7 @@ GptStepStats GptTrainer::step(const Tensor& inputs, const Tensor& targets, std::
 double GptTrainer::evaluate(const Tensor& inputs, const Tensor& targets) {
   double loss_sum = 0.0;
   run_pipeline(inputs, targets, false, &loss_sum);
-  const int dp = mesh_.layout().shape().dp;
-  double loss = stage_->is_last() && mesh_.tp().rank() == 0 ? loss_sum / options_.micro_batches / dp : 0.0;
-  mesh_.world().all_reduce(&loss, &loss, 1, DType::f64, ReduceOp::sum);
-  return loss;
+  return global_loss(loss_sum);
 }
 
 }  // namespace meridian::dist

@@ -26,6 +26,7 @@ struct GptTrainOptions {
   nn::AdamWHyper adamw;
   double grad_clip = 1.0;                // max global gradient norm; 0 = no clipping
   nn::LrSchedule schedule;
+  Device device = Device::cpu();         // cuda: the stage on this rank's GPU; the mesh must be NCCL
 };
 
 struct GptStepStats {
@@ -67,6 +68,7 @@ class GptTrainer {
   void run_pipeline(const Tensor& inputs, const Tensor& targets, bool train, double* loss_sum);
   void exchange_tied_embedding();
   double global_grad_norm_squared();
+  double global_loss(double loss_sum);
   void optimizer_step(float lr, float grad_scale);
 
   nn::GptConfig config_;
