@@ -3,7 +3,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(MERIDIAN_EXPORTED_TARGETS meridian_kernels meridian_core meridian_comm meridian_nn meridian_data meridian_dist
+set(MERIDIAN_EXPORTED_TARGETS meridian_kernels meridian_core meridian_comm meridian_nn meridian_data meridian_trace meridian_dist
     meridian_openblas meridian_hdf5 meridian_isal)
 if(MERIDIAN_HAVE_CUDA)
   list(APPEND MERIDIAN_EXPORTED_TARGETS meridian_kernels_cuda meridian_nccl)

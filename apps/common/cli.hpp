@@ -28,7 +28,10 @@ inline bool parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    if (process_identity().rank <= 0) std::printf("%s", app.help().c_str());
+    // The help of the subcommand asked about ("tracegen generate --help"), else the app's.
+    const CLI::App* target = &app;
+    while (!target->get_subcommands().empty()) target = target->get_subcommands().front();
+    if (process_identity().rank <= 0) std::printf("%s", target->help().c_str());
     return false;
   } catch (const CLI::ParseError& e) {
     throw InputError(cat(e.what(), " (see --help)"));

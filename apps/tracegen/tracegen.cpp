@@ -1,0 +1,372 @@
+// tracegen: trace-driven workload generation. Subcommands:
+//   stats FILE          what a request trace holds (rate, burstiness, lengths, models, failures)
+//   fit FILE --out M    a workload model (arrival process, lengths, their joint, failures) as JSON
+//   generate            requests (replay / bootstrap of a trace, or parametric from a model, scaled),
+//                       link-bandwidth series, or failure schedules
+//   validate A B        two request traces side by side (KS, Anderson-Darling, W1, percentiles,
+//                       burstiness per window)
+// One process, no MPI. Progress lines (stage, count, elapsed) go to stderr.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/cli.hpp"
+#include "core/runtime.hpp"
+#include "trace/fit.hpp"
+#include "trace/generate.hpp"
+#include "trace/readers.hpp"
+#include "trace/stats.hpp"
+#include "trace/writers.hpp"
+
+namespace meridian::tracegen {
+namespace {
+
+using namespace meridian::trace;
+
+// Stage lines on stderr: "reading trace.csv ... 1,400,000 requests in 0.62 s". On a terminal the
+// stage is shown while it runs and completed on the same line.
+class Progress {
+ public:
+  explicit Progress(std::string stage) : stage_(std::move(stage)), start_(std::chrono::steady_clock::now()) {
+    if (tty_) std::fprintf(stderr, "%s ...", stage_.c_str());
+  }
+  void done(const std::string& what) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "%s%s ... %s in %.2f s\n", tty_ ? "\r" : "", stage_.c_str(), what.c_str(), s);
+  }
+
+ private:
+  std::string stage_;
+  std::chrono::steady_clock::time_point start_;
+  bool tty_ = isatty(2) != 0;
+};
+
+struct Filters {
+  std::string format = "auto", model, log_type;
+  bool drop_failed = false;
+  double from_s = 0, to_s = 0;  // to 0: no end
+};
+
+void add_filters(CLI::App* app, Filters& f) {
+  app->add_option("--format", f.format, "burstgpt, azure, jsonl or auto (from the extension and header)");
+  app->add_option("--model", f.model, "Keep the requests of this model only");
+  app->add_option("--log-type", f.log_type, "Keep conversation or api requests only");
+  app->add_flag("--drop-failed", f.drop_failed, "Drop failed requests (0 response tokens)");
+  app->add_option("--from", f.from_s, "Keep requests from this time (s since the first request)");
+  app->add_option("--to", f.to_s, "Keep requests before this time (0: to the end)");
+}
+
+RequestTrace load(const std::string& path, const Filters& f) {
+  Progress p(cat("reading ", path));
+  RequestTrace t = read_requests(path, f.format == "auto" ? RequestFormat::automatic : parse_request_format(f.format));
+  const std::size_t read = t.size();
+  if (!f.model.empty()) {
+    MERIDIAN_INPUT_CHECK(t.model_index(f.model) >= 0, "--model ", f.model, ": ", path, " has no request of that model");
+    t = filter_model(t, f.model);
+  }
+  if (!f.log_type.empty()) {
+    MERIDIAN_INPUT_CHECK(f.log_type == "conversation" || f.log_type == "api", "--log-type ", f.log_type,
+                         ": use conversation or api");
+    t = filter_log_type(t, f.log_type == "api" ? LogType::api : LogType::conversation);
+  }
+  if (f.drop_failed) t = drop_failed(t);
+  if (f.from_s > 0 || f.to_s > 0) t = filter_window(t, f.from_s, f.to_s > 0 ? f.to_s : 1e300);
+  p.done(cat(read, " requests read, ", t.size(), " kept"));
+  MERIDIAN_INPUT_CHECK(!t.empty(), path, ": no request left after the filters");
+  return t;
+}
+
+std::vector<double> as_doubles(const std::vector<std::int32_t>& v) { return {v.begin(), v.end()}; }
+
+std::vector<double> parse_windows(const std::string& text) {
+  std::vector<double> out;
+  for (const std::string& part : cli::split(text, ',')) {
+    char* end = nullptr;
+    const double w = std::strtod(part.c_str(), &end);
+    MERIDIAN_INPUT_CHECK(end != part.c_str() && *end == '\0' && w > 0, "--windows: '", part,
+                         "' is not a positive number of seconds; write e.g. 1,10,60");
+    out.push_back(w);
+  }
+  return out;
+}
+
+int run_stats(const std::string& path, const Filters& f, const std::string& windows_text) {
+  const RequestTrace t = load(path, f);
+  const auto windows = parse_windows(windows_text);
+  const std::vector<double> gaps = inter_arrival_s(t.time_s);
+  std::printf("%s: %zu requests over %.3f s (%.4g requests/s)\n", path.c_str(), t.size(),
+              t.time_s.back() - t.time_s.front(), mean_rate(t));
+  for (const FailureRate& r : failure_rates(t))
+    std::printf("  model %-24s %10zu requests, %8zu failed (%.2f %%)\n", r.model.empty() ? "(none)" : r.model.c_str(),
+                r.requests, r.failures, 100 * r.probability);
+  if (gaps.size() >= 2)
+    std::printf("  inter-arrival: mean %.4g s, CV %.3f, p50 %.4g s, p99 %.4g s\n", mean(gaps),
+                coefficient_of_variation(gaps), percentile(gaps, 50), percentile(gaps, 99));
+  for (double w : windows) {
+    const auto counts = window_counts(t.time_s, w);
+    if (counts.size() >= 2)
+      std::printf("  window %6g s: %zu windows, index of dispersion %.3f, lag-1 autocorrelation %.3f\n", w,
+                  counts.size(), index_of_dispersion(counts), autocorrelation(counts, 1).at(0));
+  }
+  const auto req = as_doubles(t.request_tokens), resp = as_doubles(t.response_tokens);
+  std::printf("  request tokens:  mean %.1f, p50 %.0f, p99 %.0f, max %.0f\n", mean(req), percentile(req, 50),
+              percentile(req, 99), percentile(req, 100));
+  std::printf("  response tokens: mean %.1f, p50 %.0f, p99 %.0f, max %.0f\n", mean(resp), percentile(resp, 50),
+              percentile(resp, 99), percentile(resp, 100));
+  return 0;
+}
+
+int run_fit(const std::string& path, const Filters& f, const std::string& out, const std::string& group_by,
+            double window_s, const std::string& zeros, std::uint64_t seed) {
+  const RequestTrace t = load(path, f);
+  WorkloadFitOptions o;
+  o.group_by = parse_group_by(group_by);
+  o.window_s = window_s;
+  MERIDIAN_INPUT_CHECK(zeros == "jitter" || zeros == "drop" || zeros == "reject", "--zeros ", zeros,
+                       ": use jitter, drop or reject");
+  o.zeros = zeros == "jitter" ? ZeroPolicy::jitter : zeros == "drop" ? ZeroPolicy::drop : ZeroPolicy::reject;
+  o.seed = seed;
+  Progress p("fitting");
+  const WorkloadModel model = fit_workload(t, o);
+  p.done(cat(model.classes.size(), " classes"));
+  for (const WorkloadClass& c : model.classes)
+    std::printf("%s/%s: %zu requests, %.4g/s, inter-arrival %s, request %s, response %s, failures %.2f %%\n",
+                c.model.c_str(), c.log_type.c_str(), c.requests, c.arrival.rate_per_s,
+                c.arrival.inter_arrival.describe().c_str(), c.request_tokens.describe().c_str(),
+                c.response_tokens.describe().c_str(), 100 * c.failure_probability);
+  for (const SkippedClass& s : model.skipped)
+    std::printf("skipped %s/%s (%zu requests): %s\n", s.model.c_str(), s.log_type.c_str(), s.requests, s.reason.c_str());
+  std::ofstream os(out);
+  MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write the model file there");
+  os << model.to_json().dump(1) << "\n";
+  std::printf("model written to %s\n", out.c_str());
+  return 0;
+}
+
+struct GenerateOptions {
+  std::string kind = "requests", mode, trace, model, out, format = "auto", summary;
+  Filters filters;
+  std::int64_t count = 0;
+  double duration_s = 0, compress = 1, rate = 0, shift_s = 0, length_scale = 1;
+  int superpose = 1;
+  std::int32_t min_tokens = 0, max_tokens = 1 << 20;
+  std::uint64_t seed = 1;
+  // bandwidth
+  std::string mean_bandwidth = "1Gbit";
+  double sigma = 0.2, rho = 0.9, step_s = 1;
+  std::string region_tables, pair;
+  // failures
+  int nodes = 1, ranks_per_node = 1;
+  double mtbf_hours = 2400, shape = 1, step_time_s = 0;
+};
+
+double parse_bandwidth_bps(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit = end;
+  double scale = 0;
+  if (unit == "bit" || unit.empty()) scale = 1;
+  if (unit == "Kbit") scale = 1e3;
+  if (unit == "Mbit") scale = 1e6;
+  if (unit == "Gbit") scale = 1e9;
+  MERIDIAN_INPUT_CHECK(end != text.c_str() && scale > 0 && v > 0, "--mean: '", text,
+                       "' is not a bandwidth; write e.g. 100Mbit or 2.5Gbit");
+  return v * scale;
+}
+
+int run_generate(const GenerateOptions& g) {
+  MERIDIAN_INPUT_CHECK(!g.out.empty(), "generate: give --out FILE");
+  if (g.kind == "bandwidth") {
+    BandwidthSeriesOptions o;
+    o.mean_bps = parse_bandwidth_bps(g.mean_bandwidth);
+    if (!g.pair.empty()) {
+      MERIDIAN_INPUT_CHECK(!g.region_tables.empty(), "--pair needs --region-tables DIR (inter_region_throughput.csv)");
+      const auto ends = cli::split(g.pair, ',');
+      MERIDIAN_INPUT_CHECK(ends.size() == 2, "--pair '", g.pair, "': write SRC,DST, e.g. aws:us-east-1,gcp:europe-west4-a");
+      const LinkTable table = read_throughput_table((std::filesystem::path(g.region_tables) / "inter_region_throughput.csv").string());
+      o.mean_bps = table.lookup(ends[0], ends[1]) * 1e9;
+    }
+    o.sigma = g.sigma;
+    o.rho = g.rho;
+    o.step_s = g.step_s;
+    o.duration_s = g.duration_s > 0 ? g.duration_s : 600;
+    o.seed = g.seed;
+    const BandwidthTrace b = generate_bandwidth(o);
+    write_bandwidth_csv(b, g.out);
+    std::printf("%zu bandwidth samples (mean %.4g bit/s, sigma %.3g, rho %.3g) written to %s\n", b.size(), o.mean_bps,
+                o.sigma, o.rho, g.out.c_str());
+    return 0;
+  }
+  if (g.kind == "failures") {
+    FailureOptions o;
+    o.nodes = g.nodes;
+    o.mtbf_s = g.mtbf_hours * 3600;
+    o.weibull_shape = g.shape;
+    o.duration_s = g.duration_s > 0 ? g.duration_s : 86400;
+    o.seed = g.seed;
+    const FailureLog log = generate_failures(o);
+    if (g.step_time_s > 0) {
+      std::ofstream os(g.out);
+      MERIDIAN_INPUT_CHECK(os.good(), "--out ", g.out, ": cannot write there");
+      for (const std::string& item : failure_schedule(log, g.step_time_s, g.ranks_per_node)) os << item << "\n";
+    } else {
+      write_failure_csv(log, g.out);
+    }
+    std::printf("%zu failures of %d nodes over %.0f s (MTBF %.4g h per node) written to %s\n", log.failures(), o.nodes,
+                o.duration_s, g.mtbf_hours, g.out.c_str());
+    return 0;
+  }
+  MERIDIAN_INPUT_CHECK(g.kind == "requests", "--kind ", g.kind, ": use requests, bandwidth or failures");
+  std::string mode = g.mode;
+  if (mode.empty()) mode = g.model.empty() ? "bootstrap" : "parametric";
+  RequestTrace t;
+  Progress p(cat("generating (", mode, ")"));
+  if (mode == "parametric") {
+    MERIDIAN_INPUT_CHECK(!g.model.empty(), "--mode parametric needs --workload MODEL.json (from tracegen fit)");
+    std::ifstream is(g.model);
+    MERIDIAN_INPUT_CHECK(is.good(), "--workload ", g.model, ": cannot read the file");
+    nlohmann::json j;
+    try {
+      is >> j;
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(cat("--workload ", g.model, ": not JSON (", e.what(), ")"));
+    }
+    ParametricOptions o;
+    o.count = g.count;
+    o.duration_s = g.duration_s;
+    o.seed = g.seed;
+    t = generate_parametric(WorkloadModel::from_json(j), o);
+  } else {
+    MERIDIAN_INPUT_CHECK(mode == "replay" || mode == "bootstrap", "--mode ", mode,
+                         ": use replay, bootstrap (both need --trace) or parametric (needs --workload)");
+    MERIDIAN_INPUT_CHECK(!g.trace.empty(), "--mode ", mode, " needs --trace FILE");
+    const RequestTrace source = load(g.trace, g.filters);
+    t = mode == "replay" ? source : bootstrap(source, g.count > 0 ? g.count : static_cast<std::int64_t>(source.size()), g.seed);
+  }
+  if (g.compress != 1) t = compress_time(t, g.compress);
+  if (g.rate > 0) t = normalize_rate(t, g.rate);
+  if (g.superpose > 1) t = superpose(t, g.superpose, g.shift_s);
+  if (g.length_scale != 1 || g.min_tokens > 0 || g.max_tokens < (1 << 20))
+    t = scale_lengths(t, g.length_scale, g.min_tokens, g.max_tokens);
+  p.done(cat(t.size(), " requests"));
+  Progress w(cat("writing ", g.out));
+  write_requests(t, g.out, g.format == "auto" ? RequestFormat::automatic : parse_request_format(g.format));
+  w.done("done");
+  if (!g.summary.empty()) {
+    const auto req = as_doubles(t.request_tokens), resp = as_doubles(t.response_tokens);
+    nlohmann::json s = {{"requests", t.size()},
+                        {"duration_s", t.empty() ? 0.0 : t.time_s.back() - t.time_s.front()},
+                        {"rate_per_s", mean_rate(t)},
+                        {"mode", mode},
+                        {"seed", g.seed},
+                        {"request_tokens_mean", t.empty() ? 0.0 : mean(req)},
+                        {"response_tokens_mean", t.empty() ? 0.0 : mean(resp)},
+                        {"models", t.models}};
+    std::ofstream os(g.summary);
+    MERIDIAN_INPUT_CHECK(os.good(), "--summary ", g.summary, ": cannot write there");
+    os << s.dump(1) << "\n";
+  }
+  std::printf("%zu requests (%.4g/s) written to %s\n", t.size(), mean_rate(t), g.out.c_str());
+  return 0;
+}
+
+int run_validate(const std::string& a_path, const std::string& b_path, const Filters& f, const std::string& windows_text,
+                 const std::string& json_out) {
+  const RequestTrace a = load(a_path, f), b = load(b_path, f);
+  CompareOptions o;
+  o.window_s = parse_windows(windows_text);
+  const Comparison c = compare_traces(a, b, o);
+  std::printf("%s", format_comparison(c, a_path, b_path).c_str());
+  if (!json_out.empty()) {
+    std::ofstream os(json_out);
+    MERIDIAN_INPUT_CHECK(os.good(), "--json ", json_out, ": cannot write there");
+    os << c.to_json().dump(1) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace meridian::tracegen
+
+int main(int argc, char** argv) {
+  using namespace meridian;
+  using namespace meridian::tracegen;
+  return run_main([&]() -> int {
+    CLI::App app{"tracegen: read, fit, generate and validate workload traces (LLM request streams, link bandwidth, "
+                 "failures).\nRun 'tracegen SUBCOMMAND --help' for each subcommand's options."};
+    cli::configure(app);
+    app.require_subcommand(1);
+
+    Filters stats_filters, fit_filters, validate_filters;
+    std::string stats_path, stats_windows = "1,10,60";
+    CLI::App* stats = app.add_subcommand("stats", "What a request trace holds: rate, burstiness, lengths, models, failures");
+    stats->add_option("FILE", stats_path, "Request trace (BurstGPT CSV, Azure CSV or JSONL)")->required();
+    stats->add_option("--windows", stats_windows, "Window sizes (s) for counts: index of dispersion, autocorrelation");
+    add_filters(stats, stats_filters);
+
+    std::string fit_path, fit_out, group_by = "model_and_log_type", zeros = "jitter";
+    double window_s = 60;
+    std::uint64_t fit_seed = 1;
+    CLI::App* fit = app.add_subcommand("fit", "Fit a workload model (JSON) to a request trace");
+    fit->add_option("FILE", fit_path, "Request trace")->required();
+    fit->add_option("--out", fit_out, "Model file to write (JSON)")->required();
+    fit->add_option("--group-by", group_by, "Classes: all, model or model_and_log_type");
+    fit->add_option("--window", window_s, "Window (s) of the per-window arrival counts kept in the model (0: none)");
+    fit->add_option("--zeros", zeros, "Equal timestamps (integer seconds): jitter within the second, drop, or reject");
+    fit->add_option("--seed", fit_seed, "Seed of the jitter and of the joint sample");
+    add_filters(fit, fit_filters);
+
+    GenerateOptions g;
+    CLI::App* gen = app.add_subcommand("generate", "Generate requests, a link-bandwidth series or a failure schedule");
+    gen->add_option("--kind", g.kind, "requests, bandwidth or failures");
+    gen->add_option("--mode", g.mode, "Requests: replay, bootstrap (from --trace) or parametric (from --workload)");
+    gen->add_option("--trace", g.trace, "Source trace for replay and bootstrap");
+    gen->add_option("--workload", g.model, "Workload model file (from tracegen fit) for parametric");
+    gen->add_option("--count", g.count, "Requests to generate (bootstrap, parametric)");
+    gen->add_option("--duration", g.duration_s, "Seconds to generate (parametric, bandwidth, failures)");
+    gen->add_option("--seed", g.seed, "Seed: the same seed gives the same stream");
+    gen->add_option("--compress", g.compress, "Divide every timestamp by this (2: twice the rate)");
+    gen->add_option("--rate", g.rate, "Scale time to this mean rate (requests/s)");
+    gen->add_option("--superpose", g.superpose, "Superpose this many shifted copies");
+    gen->add_option("--shift", g.shift_s, "Shift (s) between superposed copies");
+    gen->add_option("--scale-lengths", g.length_scale, "Multiply request and response lengths");
+    gen->add_option("--min-tokens", g.min_tokens, "Clamp lengths from below");
+    gen->add_option("--max-tokens", g.max_tokens, "Clamp lengths from above");
+    gen->add_option("--out", g.out, "Output file (.csv BurstGPT, .jsonl; --out-format azure for Azure's CSV)");
+    gen->add_option("--out-format", g.format, "Output format: burstgpt, azure, jsonl or auto (from the extension)");
+    gen->add_option("--summary", g.summary, "Also write a summary JSON here");
+    gen->add_option("--mean", g.mean_bandwidth, "Bandwidth: mean (e.g. 1Gbit)");
+    gen->add_option("--sigma", g.sigma, "Bandwidth: log-space standard deviation");
+    gen->add_option("--rho", g.rho, "Bandwidth: lag-1 correlation of successive samples");
+    gen->add_option("--step", g.step_s, "Bandwidth: seconds between samples");
+    gen->add_option("--region-tables", g.region_tables, "Bandwidth: folder with inter_region_throughput.csv");
+    gen->add_option("--pair", g.pair, "Bandwidth: SRC,DST regions whose measured throughput is the mean");
+    gen->add_option("--nodes", g.nodes, "Failures: nodes");
+    gen->add_option("--mtbf-hours", g.mtbf_hours, "Failures: mean time between failures of one node, hours");
+    gen->add_option("--shape", g.shape, "Failures: Weibull shape of the times between failures (1: exponential)");
+    gen->add_option("--step-time", g.step_time_s, "Failures: write STEP:RANK:node lines for steps of this many seconds");
+    gen->add_option("--ranks-per-node", g.ranks_per_node, "Failures: ranks on each node (for STEP:RANK lines)");
+    add_filters(gen, g.filters);
+
+    std::string a_path, b_path, validate_windows = "1,10,60", json_out;
+    CLI::App* val = app.add_subcommand("validate", "Compare two request traces side by side");
+    val->add_option("A", a_path, "Reference trace")->required();
+    val->add_option("B", b_path, "Trace to compare (e.g. generated)")->required();
+    val->add_option("--windows", validate_windows, "Window sizes (s) for counts");
+    val->add_option("--json", json_out, "Also write the comparison as JSON here");
+    add_filters(val, validate_filters);
+
+    if (!cli::parse(app, argc, argv)) return 0;
+    if (stats->parsed()) return run_stats(stats_path, stats_filters, stats_windows);
+    if (fit->parsed()) return run_fit(fit_path, fit_filters, fit_out, group_by, window_s, zeros, fit_seed);
+    if (gen->parsed()) return run_generate(g);
+    return run_validate(a_path, b_path, validate_filters, validate_windows, json_out);
+  });
+}

@@ -1,0 +1,256 @@
+// Generation and scaling. Request i of a bootstrap reads words from position 8·i of its Philox stream,
+// so any request can be drawn independently of the others; the times are then a running sum.
+#include "trace/generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/rng.hpp"
+#include "kernels/common/error.hpp"
+
+namespace meridian::trace {
+namespace {
+
+constexpr std::uint64_t kWordsPerRequest = 8;
+
+enum : std::uint64_t { kBootstrapStream = 1, kBandwidthStream = 2, kFailureStream = 3, kParametricStream = 4 };
+
+// An index in [0, n) from a uniform double (53 bits: the bias is below 2^-40 for any n here).
+std::size_t pick(Rng& rng, std::size_t n) {
+  return std::min(n - 1, static_cast<std::size_t>(rng.uniform_double() * static_cast<double>(n)));
+}
+
+// A copy of the trace's columns for the rows in `order`.
+RequestTrace select_rows(const RequestTrace& t, const std::vector<std::size_t>& order) {
+  RequestTrace out;
+  out.models = t.models;
+  out.origin_unix_s = t.origin_unix_s;
+  out.time_s.reserve(order.size());
+  for (std::size_t i : order) {
+    out.time_s.push_back(t.time_s[i]);
+    out.request_tokens.push_back(t.request_tokens[i]);
+    out.response_tokens.push_back(t.response_tokens[i]);
+    out.model.push_back(t.model[i]);
+    out.log_type.push_back(t.log_type[i]);
+    if (!t.session.empty()) out.session.push_back(t.session[i]);
+  }
+  return out;
+}
+
+std::vector<std::size_t> all_rows(const RequestTrace& t) {
+  std::vector<std::size_t> order(t.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  return order;
+}
+
+}  // namespace
+
+RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed) {
+  MERIDIAN_INPUT_CHECK(source.size() >= 2, "bootstrap: the source trace has ", source.size(),
+                       " requests; resampling needs at least 2 (one inter-arrival gap)");
+  MERIDIAN_INPUT_CHECK(count >= 0, "bootstrap: a negative request count (", count, ")");
+  const std::size_t n = source.size();
+  RequestTrace out;
+  out.models = source.models;
+  const auto m = static_cast<std::size_t>(count);
+  out.time_s.resize(m);
+  out.request_tokens.resize(m);
+  out.response_tokens.resize(m);
+  out.model.resize(m);
+  out.log_type.resize(m);
+  const std::uint64_t stream = stream_id(StreamPurpose::trace, kBootstrapStream, 0);
+  double t = 0.0;
+  for (std::size_t i = 0; i < m; ++i) {
+    Rng rng(RngState{seed, stream, kWordsPerRequest * i});
+    const std::size_t gap = pick(rng, n - 1);
+    const std::size_t row = pick(rng, n);
+    if (i > 0) t += source.time_s[gap + 1] - source.time_s[gap];
+    out.time_s[i] = t;
+    out.request_tokens[i] = source.request_tokens[row];
+    out.response_tokens[i] = source.response_tokens[row];
+    out.model[i] = source.model[row];
+    out.log_type[i] = source.log_type[row];
+  }
+  return out;
+}
+
+namespace {
+
+LogType log_type_of(const std::string& label) {
+  if (label == "conversation") return LogType::conversation;
+  if (label == "api") return LogType::api;
+  return LogType::unknown;
+}
+
+std::int32_t token_count(double x) {
+  return static_cast<std::int32_t>(std::clamp(std::round(x), 0.0, 2147483647.0));
+}
+
+// Class c's requests in [0, duration_s), appended to `out` (model names interned there).
+void generate_class(const WorkloadClass& c, std::size_t index, double duration_s, std::uint64_t seed, RequestTrace& out) {
+  Rng rng(seed, stream_id(StreamPurpose::trace, kParametricStream, index));
+  const std::string model = c.model == "*" ? "" : c.model;
+  const LogType type = log_type_of(c.log_type);
+  double t = 0.0;
+  for (;;) {
+    std::int32_t request = 0, response = 0;
+    if (c.joint) {
+      const auto [x, y] = c.joint->sample(rng);
+      request = static_cast<std::int32_t>(x);
+      response = static_cast<std::int32_t>(y);
+    } else {
+      request = token_count(c.request_tokens.sample(rng));
+      response = token_count(c.response_tokens.sample(rng));
+    }
+    if (rng.uniform_double() < c.failure_probability) response = 0;
+    if (t >= duration_s) break;
+    out.push(t, request, response, model, type);
+    t += c.arrival.inter_arrival.sample(rng);
+  }
+}
+
+}  // namespace
+
+RequestTrace generate_parametric(const WorkloadModel& model, const ParametricOptions& o) {
+  MERIDIAN_INPUT_CHECK(!model.classes.empty(), "generate: the workload model has no class to generate from");
+  MERIDIAN_INPUT_CHECK(o.duration_s > 0 || o.count > 0, "generate: give a duration (> 0 s) or a request count (> 0)");
+  double rate = 0.0;
+  for (const WorkloadClass& c : model.classes) rate += c.arrival.rate_per_s;
+  // A span long enough for `count` requests: from the model's rate with a margin, doubled until it is.
+  double duration = o.duration_s > 0 ? o.duration_s : 1.2 * static_cast<double>(o.count) / std::max(rate, 1e-9) + 1.0;
+  for (;;) {
+    RequestTrace all;
+    for (std::size_t c = 0; c < model.classes.size(); ++c) generate_class(model.classes[c], c, duration, o.seed, all);
+    std::vector<std::size_t> order = all_rows(all);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return all.time_s[a] < all.time_s[b]; });
+    if (o.duration_s <= 0 && static_cast<std::int64_t>(order.size()) < o.count) {
+      duration *= 2;
+      continue;
+    }
+    if (o.duration_s <= 0) order.resize(static_cast<std::size_t>(o.count));
+    return select_rows(all, order);
+  }
+}
+
+RequestTrace compress_time(const RequestTrace& trace, double factor) {
+  MERIDIAN_INPUT_CHECK(factor > 0 && std::isfinite(factor), "time compression factor ", factor,
+                       ": give a positive number (2 = twice the rate)");
+  RequestTrace out = trace;
+  for (double& t : out.time_s) t /= factor;
+  return out;
+}
+
+double mean_rate(const RequestTrace& trace) {
+  if (trace.size() < 2) return 0.0;
+  const double span = trace.time_s.back() - trace.time_s.front();
+  return span > 0 ? static_cast<double>(trace.size() - 1) / span : 0.0;
+}
+
+RequestTrace normalize_rate(const RequestTrace& trace, double target_per_s) {
+  MERIDIAN_INPUT_CHECK(target_per_s > 0 && std::isfinite(target_per_s), "target rate ", target_per_s,
+                       " requests/s: give a positive number");
+  const double rate = mean_rate(trace);
+  MERIDIAN_INPUT_CHECK(rate > 0, "normalize_rate: the trace has no rate (fewer than 2 requests or no time span)");
+  return compress_time(trace, target_per_s / rate);
+}
+
+RequestTrace superpose(const RequestTrace& trace, int k, double shift_s) {
+  MERIDIAN_INPUT_CHECK(k >= 1, "superpose: ", k, " copies; give at least 1");
+  MERIDIAN_INPUT_CHECK(shift_s >= 0 && std::isfinite(shift_s), "superpose: shift ", shift_s, " s must be >= 0");
+  RequestTrace copies;
+  copies.models = trace.models;
+  copies.origin_unix_s = trace.origin_unix_s;
+  const std::vector<std::size_t> rows = all_rows(trace);
+  for (int c = 0; c < k; ++c) {
+    RequestTrace shifted = select_rows(trace, rows);
+    for (double& t : shifted.time_s) t += c * shift_s;
+    auto append = [](auto& dst, const auto& src) { dst.insert(dst.end(), src.begin(), src.end()); };
+    append(copies.time_s, shifted.time_s);
+    append(copies.request_tokens, shifted.request_tokens);
+    append(copies.response_tokens, shifted.response_tokens);
+    append(copies.model, shifted.model);
+    append(copies.log_type, shifted.log_type);
+    append(copies.session, shifted.session);
+  }
+  std::vector<std::size_t> order = all_rows(copies);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return copies.time_s[a] < copies.time_s[b]; });
+  return select_rows(copies, order);
+}
+
+RequestTrace scale_lengths(const RequestTrace& trace, double factor, std::int32_t min_tokens,
+                           std::int32_t max_tokens) {
+  MERIDIAN_INPUT_CHECK(factor > 0 && std::isfinite(factor), "length scale ", factor, ": give a positive number");
+  MERIDIAN_INPUT_CHECK(min_tokens >= 0 && min_tokens <= max_tokens, "length clamp [", min_tokens, ", ", max_tokens,
+                       "]: give 0 <= min <= max");
+  RequestTrace out = trace;
+  auto scale = [&](std::int32_t x) {
+    const double y = std::round(static_cast<double>(x) * factor);
+    return static_cast<std::int32_t>(std::clamp(y, static_cast<double>(min_tokens), static_cast<double>(max_tokens)));
+  };
+  for (auto& x : out.request_tokens) x = scale(x);
+  for (auto& x : out.response_tokens) x = scale(x);
+  return out;
+}
+
+BandwidthTrace generate_bandwidth(const BandwidthSeriesOptions& o) {
+  MERIDIAN_INPUT_CHECK(o.mean_bps > 0 && std::isfinite(o.mean_bps), "bandwidth series: mean ", o.mean_bps,
+                       " bit/s must be positive");
+  MERIDIAN_INPUT_CHECK(o.sigma >= 0 && o.rho >= 0 && o.rho < 1, "bandwidth series: sigma ", o.sigma, " must be >= 0 and rho ",
+                       o.rho, " in [0, 1)");
+  MERIDIAN_INPUT_CHECK(o.step_s > 0 && o.duration_s >= 0, "bandwidth series: step ", o.step_s, " s must be > 0 and duration ",
+                       o.duration_s, " s >= 0");
+  BandwidthTrace out;
+  const auto steps = static_cast<std::int64_t>(std::floor(o.duration_s / o.step_s)) + 1;
+  Rng rng(o.seed, stream_id(StreamPurpose::trace, kBandwidthStream, 0));
+  const double innovation = std::sqrt(1.0 - o.rho * o.rho);
+  double z = rng.normal();
+  for (std::int64_t s = 0; s < steps; ++s) {
+    if (s > 0) z = o.rho * z + innovation * rng.normal();
+    out.time_s.push_back(static_cast<double>(s) * o.step_s);
+    out.bandwidth_bps.push_back(o.mean_bps * std::exp(o.sigma * z - 0.5 * o.sigma * o.sigma));
+  }
+  return out;
+}
+
+FailureLog generate_failures(const FailureOptions& o) {
+  MERIDIAN_INPUT_CHECK(o.nodes >= 1, "failures: ", o.nodes, " nodes; give at least 1");
+  MERIDIAN_INPUT_CHECK(o.mtbf_s > 0 && o.weibull_shape > 0 && o.duration_s >= 0, "failures: MTBF ", o.mtbf_s,
+                       " s and Weibull shape ", o.weibull_shape, " must be positive, duration ", o.duration_s, " s >= 0");
+  // A Weibull(k, λ) has mean λ·Γ(1 + 1/k): the scale that gives the requested MTBF.
+  const double scale = o.mtbf_s / std::tgamma(1.0 + 1.0 / o.weibull_shape);
+  FailureLog log;
+  for (int node = 0; node < o.nodes; ++node) {
+    Rng rng(o.seed, stream_id(StreamPurpose::trace, kFailureStream, static_cast<std::uint64_t>(node)));
+    log.node.push_back(cat("node", node));
+    log.time_s.emplace_back();
+    double t = 0.0;
+    for (;;) {
+      const double u = 1.0 - rng.uniform_double();  // (0, 1]
+      t += scale * std::pow(-std::log(u), 1.0 / o.weibull_shape);
+      if (t >= o.duration_s) break;
+      log.time_s.back().push_back(t);
+    }
+  }
+  return log;
+}
+
+std::vector<std::string> failure_schedule(const FailureLog& failures, double step_s, int ranks_per_node,
+                                          const std::string& kind) {
+  MERIDIAN_INPUT_CHECK(step_s > 0 && ranks_per_node >= 1, "failure schedule: step time ", step_s,
+                       " s must be > 0 and ranks per node ", ranks_per_node, " >= 1");
+  std::vector<std::pair<double, std::size_t>> events;  // (time, node)
+  for (std::size_t node = 0; node < failures.time_s.size(); ++node)
+    for (double t : failures.time_s[node]) events.emplace_back(t, node);
+  std::sort(events.begin(), events.end());
+  std::vector<std::string> out;
+  for (const auto& [t, node] : events) {
+    const auto step = static_cast<std::int64_t>(std::floor(t / step_s));
+    for (int r = 0; r < ranks_per_node; ++r)
+      out.push_back(cat(step, ":", static_cast<std::int64_t>(node) * ranks_per_node + r, ":", kind));
+  }
+  return out;
+}
+
+}  // namespace meridian::trace

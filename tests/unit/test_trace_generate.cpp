@@ -1,0 +1,157 @@
+// Generation and scaling of workload streams: bootstrap reproducible by seed and drawn from the
+// source, the scaling invariants (compression multiplies the rate exactly, superposition multiplies
+// the count), bandwidth series with the requested mean and correlation, failure schedules with the
+// requested MTBF, and bad arguments.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/rng.hpp"
+#include "kernels/common/error.hpp"
+#include "trace/generate.hpp"
+
+namespace meridian::trace {
+namespace {
+
+RequestTrace sample_trace(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed, stream_id(StreamPurpose::test, 5));
+  RequestTrace t;
+  double time = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    time += -std::log(1.0 - rng.uniform_double()) / 4.0;  // Poisson arrivals at 4/s
+    t.push(time, 1 + static_cast<std::int32_t>(rng.below(1000)), static_cast<std::int32_t>(rng.below(500)),
+           i % 3 == 0 ? "gpt-4" : "chatgpt", i % 2 == 0 ? LogType::conversation : LogType::api);
+  }
+  return t;
+}
+
+TEST(TraceGenerate, BootstrapIsReproducibleAndDrawsFromTheSource) {
+  const RequestTrace src = sample_trace(500, 1);
+  const RequestTrace a = bootstrap(src, 2000, 7), b = bootstrap(src, 2000, 7), c = bootstrap(src, 2000, 8);
+  ASSERT_EQ(a.size(), 2000u);
+  EXPECT_EQ(a.time_s, b.time_s);
+  EXPECT_EQ(a.request_tokens, b.request_tokens);
+  EXPECT_NE(a.request_tokens, c.request_tokens);
+  // A prefix of a longer stream is the shorter stream: request i depends only on (seed, i).
+  const RequestTrace longer = bootstrap(src, 3000, 7);
+  EXPECT_TRUE(std::equal(a.request_tokens.begin(), a.request_tokens.end(), longer.request_tokens.begin()));
+  // Every (request, response) pair and every gap exists in the source.
+  std::set<std::pair<int, int>> pairs;
+  std::set<double> gaps;
+  for (std::size_t i = 0; i < src.size(); ++i) pairs.insert({src.request_tokens[i], src.response_tokens[i]});
+  for (std::size_t i = 1; i < src.size(); ++i) gaps.insert(src.time_s[i] - src.time_s[i - 1]);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(pairs.contains({a.request_tokens[i], a.response_tokens[i]})) << i;
+    if (i > 0) {
+      // the running sum may round a gap by an ulp: compare with the nearest source gap
+      const double g = a.time_s[i] - a.time_s[i - 1];
+      const auto it = gaps.lower_bound(g - 1e-9);
+      EXPECT_TRUE(it != gaps.end() && std::abs(*it - g) < 1e-9) << i;
+    }
+  }
+  // The rate is the source's within sampling error (mean gap 0.25 s over 2000 draws: ±5 %).
+  EXPECT_NEAR(mean_rate(a), mean_rate(src), 0.1 * mean_rate(src));
+  EXPECT_EQ(a.models, src.models);
+}
+
+TEST(TraceGenerate, CompressionMultipliesTheRateExactly) {
+  const RequestTrace src = sample_trace(300, 2);
+  const RequestTrace fast = compress_time(src, 4.0);
+  EXPECT_DOUBLE_EQ(mean_rate(fast), 4.0 * mean_rate(src));
+  const RequestTrace norm = normalize_rate(src, 100.0);
+  EXPECT_NEAR(mean_rate(norm), 100.0, 1e-9);
+  EXPECT_EQ(norm.request_tokens, src.request_tokens);
+}
+
+TEST(TraceGenerate, SuperpositionMultipliesTheCountAndStaysSorted) {
+  const RequestTrace src = sample_trace(200, 3);
+  const RequestTrace sup = superpose(src, 3, 0.05);
+  ASSERT_EQ(sup.size(), 600u);
+  EXPECT_TRUE(std::is_sorted(sup.time_s.begin(), sup.time_s.end()));
+  EXPECT_NEAR(mean_rate(sup), 3 * mean_rate(src), 0.05 * 3 * mean_rate(src));
+  long long total = 0, src_total = 0;
+  for (auto x : sup.request_tokens) total += x;
+  for (auto x : src.request_tokens) src_total += x;
+  EXPECT_EQ(total, 3 * src_total);
+}
+
+TEST(TraceGenerate, LengthScalingClamps) {
+  RequestTrace t;
+  t.push(0, 10, 0);
+  t.push(1, 1000, 5);
+  const RequestTrace s = scale_lengths(t, 2.0, 1, 1500);
+  EXPECT_EQ(s.request_tokens, (std::vector<std::int32_t>{20, 1500}));
+  EXPECT_EQ(s.response_tokens, (std::vector<std::int32_t>{1, 10}));
+}
+
+TEST(TraceGenerate, BandwidthSeriesHasItsMeanAndCorrelation) {
+  BandwidthSeriesOptions o;
+  o.mean_bps = 1e9;
+  o.sigma = 0.3;
+  o.rho = 0.8;
+  o.duration_s = 20000;
+  const BandwidthTrace s = generate_bandwidth(o);
+  ASSERT_EQ(s.time_s.size(), 20001u);
+  double mean = 0;
+  for (double b : s.bandwidth_bps) mean += b;
+  mean /= static_cast<double>(s.bandwidth_bps.size());
+  EXPECT_NEAR(mean, 1e9, 0.03e9);  // the AR(1) mean over 20k correlated samples: a few % at most
+  // lag-1 correlation of log-bandwidth ≈ rho
+  std::vector<double> z;
+  for (double b : s.bandwidth_bps) z.push_back(std::log(b));
+  double m = 0;
+  for (double v : z) m += v;
+  m /= static_cast<double>(z.size());
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    den += (z[i] - m) * (z[i] - m);
+    if (i > 0) num += (z[i] - m) * (z[i - 1] - m);
+  }
+  EXPECT_NEAR(num / den, 0.8, 0.02);
+  EXPECT_EQ(generate_bandwidth(o).bandwidth_bps, s.bandwidth_bps);
+  o.sigma = 0;
+  for (double b : generate_bandwidth(o).bandwidth_bps) EXPECT_DOUBLE_EQ(b, 1e9);
+}
+
+TEST(TraceGenerate, FailuresHaveTheRequestedMtbf) {
+  FailureOptions o;
+  o.nodes = 64;
+  o.mtbf_s = 1000;
+  o.duration_s = 100000;
+  for (double shape : {1.0, 0.7}) {
+    o.weibull_shape = shape;
+    const FailureLog log = generate_failures(o);
+    // A renewal process started fresh at 0: E[N] ≈ nodes·(duration/MTBF + (CV² − 1)/2) and
+    // Var[N] ≈ nodes·(duration/MTBF)·CV², CV² = Γ(1 + 2/k)/Γ(1 + 1/k)² − 1 for a Weibull of shape k.
+    const double cv2 = std::tgamma(1 + 2 / shape) / std::pow(std::tgamma(1 + 1 / shape), 2) - 1;
+    const double expected = 64 * (100 + (cv2 - 1) / 2), sd = std::sqrt(6400 * cv2);
+    EXPECT_NEAR(static_cast<double>(log.failures()), expected, 4 * sd) << "shape " << shape;
+    ASSERT_EQ(log.node.size(), 64u);
+    for (const auto& times : log.time_s) EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
+  }
+  FailureLog few;
+  few.node = {"node0", "node1"};
+  few.time_s = {{30.0}, {12.5}};
+  EXPECT_EQ(failure_schedule(few, 10.0, 2), (std::vector<std::string>{"1:2:node", "1:3:node", "3:0:node", "3:1:node"}));
+}
+
+TEST(TraceGenerate, BadArgumentsAreRejected) {
+  const RequestTrace src = sample_trace(10, 4);
+  RequestTrace one;
+  one.push(0, 1, 1);
+  EXPECT_THROW(bootstrap(one, 5, 1), InputError);
+  EXPECT_THROW(compress_time(src, 0), InputError);
+  EXPECT_THROW(normalize_rate(one, 5), InputError);
+  EXPECT_THROW(superpose(src, 0, 1), InputError);
+  EXPECT_THROW(scale_lengths(src, 1, 10, 5), InputError);
+  BandwidthSeriesOptions b;
+  b.rho = 1;
+  EXPECT_THROW(generate_bandwidth(b), InputError);
+  FailureOptions f;
+  f.nodes = 0;
+  EXPECT_THROW(generate_failures(f), InputError);
+}
+
+}  // namespace
+}  // namespace meridian::trace
