@@ -3,6 +3,7 @@
 //   fit FILE --out M    a workload model (arrival process, lengths, their joint, failures) as JSON
 //   generate            requests (replay / bootstrap of a trace, or parametric from a model, scaled),
 //                       link-bandwidth series, or failure schedules
+//   fit-failures FILE   times between node failures (exponential and Weibull), from a node,time_s log
 //   validate A B        two request traces side by side (KS, Anderson-Darling, W1, percentiles,
 //                       burstiness per window)
 // One process, no MPI. Progress lines (stage, count, elapsed) go to stderr.
@@ -147,6 +148,33 @@ int run_fit(const std::string& path, const Filters& f, const std::string& out, c
   MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write the model file there");
   os << model.to_json().dump(1) << "\n";
   std::printf("model written to %s\n", out.c_str());
+  return 0;
+}
+
+int run_fit_failures(const std::string& path, const std::string& out) {
+  Progress p(cat("reading ", path));
+  const FailureLog log = read_failure_csv(path);
+  p.done(cat(log.failures(), " failures of ", log.node.size(), " nodes"));
+  const FailureIntervalFit f = fit_failure_intervals(log.time_s, ZeroPolicy::drop);
+  std::printf("%zu nodes, %zu failures, %zu intervals between failures of one node (%zu zero intervals dropped)\n",
+              f.nodes, f.failures, f.intervals, f.zeros_dropped);
+  std::printf("MTBF of one node: %.6g s (%.4g h)\n", f.mean_interval_s, f.mean_interval_s / 3600);
+  std::printf("exponential: %s, AIC %.2f\nweibull:     %s, AIC %.2f\nbest by AIC: %s\n",
+              f.exponential.distribution.describe().c_str(), f.exponential.aic, f.weibull.distribution.describe().c_str(),
+              f.weibull.aic, family_name(f.best));
+  if (!out.empty()) {
+    std::ofstream os(out);
+    MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write there");
+    os << nlohmann::json{{"nodes", f.nodes},
+                         {"failures", f.failures},
+                         {"intervals", f.intervals},
+                         {"mtbf_s", f.mean_interval_s},
+                         {"exponential", f.exponential.to_json()},
+                         {"weibull", f.weibull.to_json()},
+                         {"best", family_name(f.best)}}
+              .dump(1)
+       << "\n";
+  }
   return 0;
 }
 
@@ -323,6 +351,12 @@ int main(int argc, char** argv) {
     fit->add_option("--seed", fit_seed, "Seed of the jitter and of the joint sample");
     add_filters(fit, fit_filters);
 
+    std::string failures_path, failures_out;
+    CLI::App* fit_failures =
+        app.add_subcommand("fit-failures", "Fit the times between node failures of a failure log (node,time_s)");
+    fit_failures->add_option("FILE", failures_path, "Failure log: CSV node,time_s")->required();
+    fit_failures->add_option("--out", failures_out, "Also write the fits as JSON here");
+
     GenerateOptions g;
     CLI::App* gen = app.add_subcommand("generate", "Generate requests, a link-bandwidth series or a failure schedule");
     gen->add_option("--kind", g.kind, "requests, bandwidth or failures");
@@ -367,6 +401,7 @@ int main(int argc, char** argv) {
     if (stats->parsed()) return run_stats(stats_path, stats_filters, stats_windows);
     if (fit->parsed()) return run_fit(fit_path, fit_filters, fit_out, group_by, window_s, zeros, fit_seed);
     if (gen->parsed()) return run_generate(g);
+    if (fit_failures->parsed()) return run_fit_failures(failures_path, failures_out);
     return run_validate(a_path, b_path, validate_filters, validate_windows, json_out);
   });
 }

@@ -34,4 +34,10 @@ run generate --kind bandwidth --mean 100Mbit --sigma 0.3 --duration 60 --out "$o
 [ "$(wc -l <"$out/bw.csv")" -eq 62 ] || fail "the bandwidth series has $(wc -l <"$out/bw.csv") lines, expected 61 samples + header"
 run generate --kind failures --nodes 16 --mtbf-hours 24 --duration 864000 --step-time 10 --ranks-per-node 4 --out "$out/sched.txt"
 grep -qE '^[0-9]+:[0-9]+:node$' "$out/sched.txt" || fail "no STEP:RANK:node line in the schedule"
+run generate --kind failures --nodes 32 --mtbf-hours 10 --duration 3600000 --seed 5 --out "$out/failures.csv"
+fit=$(run fit-failures "$out/failures.csv")
+echo "$fit"
+# 32 nodes x 1000 h / 10 h: ~3200 failures; the fitted MTBF within 10 % of 36000 s
+mtbf=$(sed -n 's/^MTBF of one node: \([0-9.e+]*\) s.*/\1/p' <<<"$fit")
+awk -v m="$mtbf" 'BEGIN { exit !(m > 32400 && m < 39600) }' || fail "fitted MTBF $mtbf s, expected about 36000 s"
 echo "tracegen_smoke: OK"
