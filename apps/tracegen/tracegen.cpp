@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "comm/link_model.hpp"
 #include "common/cli.hpp"
 #include "core/runtime.hpp"
 #include "trace/fit.hpp"
@@ -195,25 +196,11 @@ struct GenerateOptions {
   double mtbf_hours = 2400, shape = 1, step_time_s = 0;
 };
 
-double parse_bandwidth_bps(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit = end;
-  double scale = 0;
-  if (unit == "bit" || unit.empty()) scale = 1;
-  if (unit == "Kbit") scale = 1e3;
-  if (unit == "Mbit") scale = 1e6;
-  if (unit == "Gbit") scale = 1e9;
-  MERIDIAN_INPUT_CHECK(end != text.c_str() && scale > 0 && v > 0, "--mean: '", text,
-                       "' is not a bandwidth; write e.g. 100Mbit or 2.5Gbit");
-  return v * scale;
-}
-
 int run_generate(const GenerateOptions& g) {
   MERIDIAN_INPUT_CHECK(!g.out.empty(), "generate: give --out FILE");
   if (g.kind == "bandwidth") {
     BandwidthSeriesOptions o;
-    o.mean_bps = parse_bandwidth_bps(g.mean_bandwidth);
+    o.mean_bps = parse_bandwidth_bps(g.mean_bandwidth, "--mean:");
     if (!g.pair.empty()) {
       MERIDIAN_INPUT_CHECK(!g.region_tables.empty(), "--pair needs --region-tables DIR (inter_region_throughput.csv)");
       const auto ends = cli::split(g.pair, ',');

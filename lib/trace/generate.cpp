@@ -158,25 +158,17 @@ RequestTrace normalize_rate(const RequestTrace& trace, double target_per_s) {
 RequestTrace superpose(const RequestTrace& trace, int k, double shift_s) {
   MERIDIAN_INPUT_CHECK(k >= 1, "superpose: ", k, " copies; give at least 1");
   MERIDIAN_INPUT_CHECK(shift_s >= 0 && std::isfinite(shift_s), "superpose: shift ", shift_s, " s must be >= 0");
-  RequestTrace copies;
-  copies.models = trace.models;
-  copies.origin_unix_s = trace.origin_unix_s;
-  const std::vector<std::size_t> rows = all_rows(trace);
-  for (int c = 0; c < k; ++c) {
-    RequestTrace shifted = select_rows(trace, rows);
-    for (double& t : shifted.time_s) t += c * shift_s;
-    auto append = [](auto& dst, const auto& src) { dst.insert(dst.end(), src.begin(), src.end()); };
-    append(copies.time_s, shifted.time_s);
-    append(copies.request_tokens, shifted.request_tokens);
-    append(copies.response_tokens, shifted.response_tokens);
-    append(copies.model, shifted.model);
-    append(copies.log_type, shifted.log_type);
-    append(copies.session, shifted.session);
-  }
-  std::vector<std::size_t> order = all_rows(copies);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return copies.time_s[a] < copies.time_s[b]; });
-  return select_rows(copies, order);
+  // Row r of copy c arrives at time[r] + c·shift; merge the k·n (copy, row) pairs by that time.
+  const std::size_t n = trace.size();
+  const auto at = [&](std::size_t i) { return trace.time_s[i % n] + static_cast<double>(i / n) * shift_s; };
+  std::vector<std::size_t> order(static_cast<std::size_t>(k) * n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return at(a) < at(b); });
+  std::vector<std::size_t> rows(order.size());
+  std::transform(order.begin(), order.end(), rows.begin(), [n](std::size_t i) { return i % n; });
+  RequestTrace out = select_rows(trace, rows);
+  for (std::size_t j = 0; j < order.size(); ++j) out.time_s[j] = at(order[j]);
+  return out;
 }
 
 RequestTrace scale_lengths(const RequestTrace& trace, double factor, std::int32_t min_tokens,

@@ -318,17 +318,17 @@ GptStepStats GptTrainer::step(const Tensor& inputs, const Tensor& targets, std::
   run_pipeline(inputs, targets, true, &loss_sum);
 
   const WallTimer dp_timer;
-  if (buckets_) {
+  if (buckets_) {  // plain DP: the averages started from the hooks
     wait_all(buckets_->requests);
     buckets_->requests.clear();
-    exchange_tied_embedding();
-  } else if (dp > 1) {  // ZeRO-1: the embedding's two parts first, then each rank's shard of the average
-    exchange_tied_embedding();
+  }
+  // The tied embedding's two parts (a sum, so before or after the DP average alike), then with
+  // ZeRO-1 each rank's shard of the average.
+  exchange_tied_embedding();
+  if (options_.zero1 && dp > 1) {
     const std::int64_t shard = f.padded / dp;
     float* g = f.grads.data<float>();
     mesh_.dp().reduce_scatter(g, g + mesh_.dp().rank() * shard, shard, DType::f32, ReduceOp::avg);
-  } else {
-    exchange_tied_embedding();
   }
   const double norm2 = global_grad_norm_squared();
   const double loss = global_loss(loss_sum);
