@@ -185,6 +185,7 @@ struct GenerateOptions {
   std::int64_t count = 0;
   double duration_s = 0, compress = 1, rate = 0, shift_s = 0, length_scale = 1;
   int superpose = 1;
+  bool stationary = false;
   std::int32_t min_tokens = 0, max_tokens = 1 << 20;
   std::uint64_t seed = 1;
   // bandwidth
@@ -257,6 +258,7 @@ int run_generate(const GenerateOptions& g) {
     o.count = g.count;
     o.duration_s = g.duration_s;
     o.seed = g.seed;
+    o.windowed = !g.stationary;
     t = generate_parametric(WorkloadModel::from_json(j), o);
   } else {
     MERIDIAN_INPUT_CHECK(mode == "replay" || mode == "bootstrap", "--mode ", mode,
@@ -353,6 +355,8 @@ int main(int argc, char** argv) {
     gen->add_option("--count", g.count, "Requests to generate (bootstrap, parametric)");
     gen->add_option("--duration", g.duration_s, "Seconds to generate (parametric, bandwidth, failures)");
     gen->add_option("--seed", g.seed, "Seed: the same seed gives the same stream");
+    gen->add_flag("--stationary", g.stationary,
+                  "Parametric: arrivals at the mean rate, ignoring the model's per-window counts");
     gen->add_option("--compress", g.compress, "Divide every timestamp by this (2: twice the rate)");
     gen->add_option("--rate", g.rate, "Scale time to this mean rate (requests/s)");
     gen->add_option("--superpose", g.superpose, "Superpose this many shifted copies");

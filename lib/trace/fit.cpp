@@ -599,6 +599,53 @@ struct ClassRows {
 
 }  // namespace
 
+RateWindows::RateWindows(double window_s, std::span<const std::uint32_t> counts, double span_s) {
+  MERIDIAN_INPUT_CHECK(window_s > 0.0 && std::isfinite(window_s), "arrival windows: window_s is ", window_s,
+                       "; expected a positive number of seconds");
+  MERIDIAN_INPUT_CHECK(span_s > 0.0 && std::isfinite(span_s), "arrival windows: the span (duration_s) is ", span_s,
+                       "; per-window rates need a trace longer than an instant");
+  const auto expected = static_cast<std::size_t>(std::floor(span_s / window_s)) + 1;
+  MERIDIAN_INPUT_CHECK(counts.size() == expected, "arrival windows: window_counts has ", counts.size(),
+                       " entries, but duration_s ", span_s, " and window_s ", window_s, " make ", expected,
+                       " windows; write floor(duration_s / window_s) + 1 counts");
+  std::vector<double> c(counts.begin(), counts.end());
+  std::size_t k = c.size();
+  if (k >= 2 && span_s - static_cast<double>(k - 1) * window_s < 0.5 * window_s) {
+    c[k - 2] += c[k - 1];  // a short last piece joins the window before it
+    --k;
+  }
+  edge_.resize(k + 1);
+  cumulative_.assign(k + 1, 0.0);
+  rate_.resize(k);
+  for (std::size_t i = 0; i < k; ++i) edge_[i] = static_cast<double>(i) * window_s;
+  edge_[k] = span_s;
+  for (std::size_t i = 0; i < k; ++i) {
+    rate_[i] = c[i] / (edge_[i + 1] - edge_[i]);
+    cumulative_[i + 1] = cumulative_[i] + c[i];
+  }
+  MERIDIAN_INPUT_CHECK(total() > 0.0, "arrival windows: every window count is 0; a class with requests has at "
+                       "least one in some window");
+}
+
+double RateWindows::operational(double t_s) const {
+  const double span = span_s();
+  const double periods = std::floor(t_s / span);
+  const double t = std::clamp(t_s - periods * span, 0.0, span);
+  const auto i = std::min(static_cast<std::size_t>(std::upper_bound(edge_.begin(), edge_.end(), t) - edge_.begin()),
+                          edge_.size() - 1) - 1;
+  return periods * total() + cumulative_[i] + rate_[i] * (t - edge_[i]);
+}
+
+double RateWindows::real(double tau) const {
+  const double periods = std::floor(tau / total());
+  const double u = std::clamp(tau - periods * total(), 0.0, total());
+  // The last window whose cumulative start is <= u: empty windows (equal starts) are passed over.
+  const auto i = std::min(static_cast<std::size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), u) -
+                                                   cumulative_.begin()),
+                          rate_.size()) - 1;
+  return periods * span_s() + edge_[i] + (u - cumulative_[i]) / rate_[i];
+}
+
 nlohmann::json WorkloadModel::to_json() const {
   nlohmann::json classes_json = nlohmann::json::array();
   for (const WorkloadClass& c : classes) {
@@ -607,7 +654,10 @@ nlohmann::json WorkloadModel::to_json() const {
                            {"zeros", zero_policy_name(c.arrival.zeros)},
                            {"zeros_dropped", c.arrival.zeros_dropped},
                            {"window_s", c.arrival.window_s},
-                           {"window_counts", c.arrival.window_counts}};
+                           {"window_counts", c.arrival.window_counts},
+                           {"rescaled_inter_arrival", c.arrival.rescaled_inter_arrival
+                                                          ? c.arrival.rescaled_inter_arrival->to_json()
+                                                          : nlohmann::json(nullptr)}};
     classes_json.push_back(nlohmann::json{
         {"model", c.model},
         {"log_type", c.log_type},
@@ -670,6 +720,15 @@ WorkloadModel WorkloadModel::from_json(const nlohmann::json& json) {
     c.arrival.zeros_dropped = get_field<std::size_t>(aj, "zeros_dropped", arrival_where);
     c.arrival.window_s = get_field<double>(aj, "window_s", arrival_where);
     c.arrival.window_counts = get_field<std::vector<std::uint32_t>>(aj, "window_counts", arrival_where);
+    if (aj.contains("rescaled_inter_arrival") && !aj.at("rescaled_inter_arrival").is_null())
+      c.arrival.rescaled_inter_arrival = get_distribution(aj, "rescaled_inter_arrival", arrival_where);
+    if (!c.arrival.window_counts.empty()) {
+      try {
+        RateWindows(c.arrival.window_s, c.arrival.window_counts, model.duration_s);
+      } catch (const InputError& e) {
+        throw InputError(cat("workload model JSON: ", arrival_where, ": ", e.what()));
+      }
+    }
     c.request_tokens = get_distribution(cj, "request_tokens", where);
     c.response_tokens = get_distribution(cj, "response_tokens", where);
     const nlohmann::json& joint = field(cj, "joint", where);
@@ -780,13 +839,14 @@ WorkloadModel fit_workload(const RequestTrace& trace, const WorkloadFitOptions& 
 
     // Arrivals: jitter integer seconds (or drop / keep zero gaps), fit the families, count windows.
     c.arrival.zeros = options.zeros;
-    std::vector<double> gaps;
+    std::vector<double> times, gaps;
     if (options.zeros == ZeroPolicy::jitter && all_integer_times(r.times)) {
-      const auto jittered = jitter_integer_times(r.times, options.seed, stream_id(StreamPurpose::trace, ci, 0));
-      gaps = inter_arrival_times(jittered, ZeroPolicy::reject);
+      times = jitter_integer_times(r.times, options.seed, stream_id(StreamPurpose::trace, ci, 0));
+      gaps = inter_arrival_times(times, ZeroPolicy::reject);
     } else {
       if (options.zeros == ZeroPolicy::jitter) c.arrival.zeros = ZeroPolicy::drop;
       gaps = inter_arrival_times(r.times, c.arrival.zeros, &c.arrival.zeros_dropped);
+      times = std::move(r.times);
     }
     if (gaps.size() < 2) {
       skip("fewer than 2 positive gaps between requests");
@@ -800,12 +860,23 @@ WorkloadModel fit_workload(const RequestTrace& trace, const WorkloadFitOptions& 
     }
     c.inter_arrival_aic = aic_table(fits);
     c.arrival.rate_per_s = model.duration_s > 0.0 ? static_cast<double>(n) / model.duration_s : 0.0;
-    if (window_count > 0) {
+    if (window_count > 0 && model.duration_s > 0.0) {
       c.arrival.window_s = options.window_s;
       c.arrival.window_counts.assign(window_count, 0);
-      for (const double t : r.times) {
+      for (const double t : times) {
         const auto w = std::min(static_cast<std::size_t>(t / options.window_s), window_count - 1);
         ++c.arrival.window_counts[w];
+      }
+      // The same gaps in operational time: the rate swings between windows taken out.
+      const RateWindows windows(options.window_s, c.arrival.window_counts, model.duration_s);
+      for (double& t : times) t = windows.operational(t);
+      const std::vector<double> rescaled = inter_arrival_times(times, ZeroPolicy::drop);
+      if (rescaled.size() >= 2) {
+        try {
+          c.arrival.rescaled_inter_arrival = fit_best(rescaled, options.arrival_families).distribution;
+        } catch (const InputError&) {
+          // e.g. constant rescaled gaps: the windowed generator falls back to the inter_arrival shape
+        }
       }
     }
 

@@ -166,8 +166,10 @@ FailureIntervalFit fit_failure_intervals(const std::vector<std::vector<double>>&
 //       "zeros": "jitter" | "drop" | "reject",  // how tied integer-second times were handled
 //       "zeros_dropped": z,
 //       "window_s": w,          // 0 when no windows; otherwise request counts per window:
-//       "window_counts": [c0, c1, ...]  // requests in [i w, (i + 1) w); a generator keeps the
-//                               // inter_arrival shape and rescales it to mean w / c_i per window
+//       "window_counts": [c0, c1, ...],  // requests in [i w, (i + 1) w), floor(D / w) + 1 of them
+//       "rescaled_inter_arrival": DIST | null  // optional: the gaps in the operational time of
+//                               // RateWindows (mean about 1); a windowed generator draws these
+//                               // and maps them back to real time. Absent: inter_arrival / mean.
 //     },
 //     "request_tokens": DIST,   // prompt length of all requests (values >= 1)
 //     "response_tokens": DIST,  // generated length of successful requests (>= 1)
@@ -191,6 +193,30 @@ struct ArrivalModel {
   std::size_t zeros_dropped = 0;
   double window_s = 0.0;
   std::vector<std::uint32_t> window_counts;
+  std::optional<Distribution> rescaled_inter_arrival;  // with window_counts: gaps in operational time
+};
+
+// A class's time-varying arrival rate from its per-window counts, for the time-rescaling theorem:
+// the cumulative intensity Λ(t) (the expected arrivals by time t) is piecewise linear, rising by
+// count c_i over window i, and τ = Λ(t) is "operational time", in which a rate-modulated process
+// has unit rate. A fit measures the gaps' shape in τ (burstiness without the rate swings); a
+// generator draws gaps in τ and maps them back with Λ⁻¹, so its counts per window follow the trace.
+// Windows are [i w, (i + 1) w); the last one ends at the span D (a last piece shorter than w / 2
+// joins the window before it). Past D the pattern repeats with period D.
+class RateWindows {
+ public:
+  // InputError (naming the fields of the model file) when window_s <= 0, span_s <= 0, the number of
+  // counts is not floor(span_s / window_s) + 1, or every count is 0.
+  RateWindows(double window_s, std::span<const std::uint32_t> counts, double span_s);
+  double operational(double t_s) const;  // Λ(t) for t >= 0
+  double real(double tau) const;         // the t with Λ(t) = τ, τ >= 0 (past a run of empty windows)
+  double total() const { return cumulative_.back(); }  // Λ(D): the requests of one period
+  double span_s() const { return edge_.back(); }
+
+ private:
+  std::vector<double> edge_;        // window i is [edge_[i], edge_[i + 1])
+  std::vector<double> cumulative_;  // Λ(edge_[i])
+  std::vector<double> rate_;        // requests per second in window i
 };
 
 struct WorkloadClass {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "core/rng.hpp"
 #include "kernels/common/error.hpp"
@@ -87,12 +88,18 @@ std::int32_t token_count(double x) {
   return static_cast<std::int32_t>(std::clamp(std::round(x), 0.0, 2147483647.0));
 }
 
-// Class c's requests in [0, duration_s), appended to `out` (model names interned there).
-void generate_class(const WorkloadClass& c, std::size_t index, double duration_s, std::uint64_t seed, RequestTrace& out) {
+// Class c's requests in [0, duration_s), appended to `out` (model names interned there). With
+// `windows`, gaps are drawn in operational time (the rescaled shape, or the inter-arrival shape at
+// unit mean) and t = Λ⁻¹(τ); without, t is a renewal process of the inter-arrival distribution.
+void generate_class(const WorkloadClass& c, std::size_t index, double duration_s, const RateWindows* windows,
+                    std::uint64_t seed, RequestTrace& out) {
   Rng rng(seed, stream_id(StreamPurpose::trace, kParametricStream, index));
   const std::string model = c.model == "*" ? "" : c.model;
   const LogType type = log_type_of(c.log_type);
-  double t = 0.0;
+  const Distribution& gaps =
+      windows != nullptr && c.arrival.rescaled_inter_arrival ? *c.arrival.rescaled_inter_arrival : c.arrival.inter_arrival;
+  const double gap_scale = windows != nullptr && !c.arrival.rescaled_inter_arrival ? 1.0 / gaps.mean() : 1.0;
+  double t = 0.0, tau = 0.0;
   for (;;) {
     std::int32_t request = 0, response = 0;
     if (c.joint) {
@@ -106,7 +113,12 @@ void generate_class(const WorkloadClass& c, std::size_t index, double duration_s
     if (rng.uniform_double() < c.failure_probability) response = 0;
     if (t >= duration_s) break;
     out.push(t, request, response, model, type);
-    t += c.arrival.inter_arrival.sample(rng);
+    if (windows != nullptr) {
+      tau += gap_scale * gaps.sample(rng);
+      t = windows->real(tau);
+    } else {
+      t += gaps.sample(rng);
+    }
   }
 }
 
@@ -119,9 +131,15 @@ RequestTrace generate_parametric(const WorkloadModel& model, const ParametricOpt
   for (const WorkloadClass& c : model.classes) rate += c.arrival.rate_per_s;
   // A span long enough for `count` requests: from the model's rate with a margin, doubled until it is.
   double duration = o.duration_s > 0 ? o.duration_s : 1.2 * static_cast<double>(o.count) / std::max(rate, 1e-9) + 1.0;
+  std::vector<std::optional<RateWindows>> windows(model.classes.size());
+  for (std::size_t c = 0; c < model.classes.size(); ++c) {
+    const ArrivalModel& a = model.classes[c].arrival;
+    if (o.windowed && !a.window_counts.empty()) windows[c].emplace(a.window_s, a.window_counts, model.duration_s);
+  }
   for (;;) {
     RequestTrace all;
-    for (std::size_t c = 0; c < model.classes.size(); ++c) generate_class(model.classes[c], c, duration, o.seed, all);
+    for (std::size_t c = 0; c < model.classes.size(); ++c)
+      generate_class(model.classes[c], c, duration, windows[c] ? &*windows[c] : nullptr, o.seed, all);
     std::vector<std::size_t> order = all_rows(all);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return all.time_s[a] < all.time_s[b]; });
     if (o.duration_s <= 0 && static_cast<std::int64_t>(order.size()) < o.count) {

@@ -20,16 +20,20 @@ namespace meridian::trace {
 // jointly from one source row. Times start at 0. Sessions are not carried over.
 RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed);
 
-// Requests from a fitted WorkloadModel: per class, a renewal process of its inter-arrival
-// distribution from time 0; lengths as one pair of the class's joint (request, response) sample when
-// it has one, else drawn from the two length distributions; a failed request (response 0) with the
-// class's failure probability. Classes merged in time order. `duration_s` > 0 generates that span;
-// else `count` requests (the earliest of a long enough span). Class c draws from its own stream
-// (seed, c), so adding requests never changes the earlier ones.
+// Requests from a fitted WorkloadModel, per class from time 0: arrivals follow the class's
+// per-window counts when it has them and `windowed` is set (a renewal process of the rescaled gaps
+// in the operational time of RateWindows, mapped back to real time: the rate changes window by window
+// as in the trace, repeating past its span), else a renewal process of its inter-arrival
+// distribution at the mean rate. Lengths as one pair of the class's joint (request, response)
+// sample when it has one, else drawn from the two length distributions; a failed request (response
+// 0) with the class's failure probability. Classes merged in time order. `duration_s` > 0
+// generates that span; else `count` requests (the earliest of a long enough span). Class c draws
+// from its own stream (seed, c), so adding requests never changes the earlier ones.
 struct ParametricOptions {
   double duration_s = 0.0;
   std::int64_t count = 0;
   std::uint64_t seed = 1;
+  bool windowed = true;  // false: stationary arrivals even where the model has window counts
 };
 RequestTrace generate_parametric(const WorkloadModel& model, const ParametricOptions& options);
 

@@ -23,6 +23,9 @@ grep -q "inter-arrival: mean" <<<"$stats" || fail "stats has no inter-arrival li
 run fit "$out/a.csv" --out "$out/model.json"
 grep -q '"meridian-workload-model"' "$out/model.json" || fail "no model file"
 run generate --workload "$out/model.json" --count 20000 --seed 4 --out "$out/b.csv"
+grep -q '"rescaled_inter_arrival": {' "$out/model.json" || fail "the fitted model has no rescaled gaps"
+run generate --workload "$out/model.json" --count 20000 --seed 4 --stationary --out "$out/b_flat.csv"
+cmp -s "$out/b.csv" "$out/b_flat.csv" && fail "--stationary gave the same stream as the windowed generator"
 val=$(run validate "$out/a.csv" "$out/b.csv" --json "$out/cmp.json")
 echo "$val"
 grep -qi "request" <<<"$val" || fail "validate printed no request-length comparison"

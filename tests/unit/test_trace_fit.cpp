@@ -424,6 +424,51 @@ RequestTrace synthetic_trace(std::size_t rows, std::uint64_t stream) {
   return trace;
 }
 
+// Rescaled gaps: a Gamma(0.5) renewal process in operational time, mapped to real time through
+// rates that alternate between 2/s and 12/s every minute. Fitted globally the gaps look burstier
+// than Gamma(0.5) (the rate swings add variance); rescaled by the window counts they are Gamma(0.5)
+// with mean 1 again.
+TEST(TraceFit, RescaledGapsTakeOutTheRateSwings) {
+  std::vector<std::uint32_t> expected(60);
+  for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = i % 2 == 0 ? 120 : 720;
+  const RateWindows truth(60, expected, 3599.5);
+  Rng rng = test_rng(90);
+  const Gamma op_gap{0.5, 2.0};
+  RequestTrace trace;
+  for (double tau = 0;; tau += op_gap.sample(rng)) {
+    const double t = truth.real(tau);
+    if (t >= 3599.5) break;
+    trace.push(t, 100, 10);
+  }
+  WorkloadFitOptions options;
+  options.group_by = GroupBy::all;
+  const WorkloadModel model = fit_workload(trace, options);
+  ASSERT_EQ(model.classes.size(), 1u);
+  const ArrivalModel& a = model.classes[0].arrival;
+  ASSERT_TRUE(a.rescaled_inter_arrival.has_value());
+  ASSERT_EQ(a.rescaled_inter_arrival->family(), Family::gamma) << a.rescaled_inter_arrival->describe();
+  const auto& rescaled = std::get<Gamma>(a.rescaled_inter_arrival->value());
+  // ~25,000 gaps: the shape's standard error is about 0.004.
+  EXPECT_NEAR(rescaled.shape, 0.5, 0.03) << a.rescaled_inter_arrival->describe();
+  EXPECT_NEAR(a.rescaled_inter_arrival->mean(), 1.0, 0.03);
+  // The real-time gaps: coefficient of variation well above Gamma(0.5)'s sqrt(2).
+  const std::vector<double> gaps = inter_arrival_times(trace.time_s);
+  double sum = 0, sum2 = 0;
+  for (const double g : gaps) {
+    sum += g;
+    sum2 += g * g;
+  }
+  const double m = sum / static_cast<double>(gaps.size());
+  const double cv = std::sqrt(sum2 / static_cast<double>(gaps.size()) - m * m) / m;
+  EXPECT_GT(cv, 1.6);
+
+  // A model file whose window counts do not fit its span is refused, naming the field.
+  nlohmann::json bad = model.to_json();
+  bad["classes"][0]["arrival"]["window_counts"].erase(0);
+  const std::string msg = error_of([&] { WorkloadModel::from_json(bad); });
+  EXPECT_NE(msg.find("window_counts"), std::string::npos) << msg;
+}
+
 TEST(TraceFit, WorkloadModelJsonRoundTrip) {
   const RequestTrace trace = synthetic_trace(20000, 70);
   WorkloadFitOptions options;

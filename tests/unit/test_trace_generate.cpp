@@ -136,6 +136,101 @@ TEST(TraceGenerate, FailuresHaveTheRequestedMtbf) {
   EXPECT_EQ(failure_schedule(few, 10.0, 2), (std::vector<std::string>{"1:2:node", "1:3:node", "3:0:node", "3:1:node"}));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Time-varying rates: RateWindows and windowed parametric generation
+
+TEST(TraceGenerate, RateWindowsMapTimeBothWays) {
+  // Windows [0,60) 120 requests, [60,120) none, [120,180) 30, [180,210) 60 (a last piece of 30 s).
+  const std::vector<std::uint32_t> counts{120, 0, 30, 60};
+  const RateWindows w(60, counts, 210);
+  EXPECT_DOUBLE_EQ(w.total(), 210);
+  EXPECT_DOUBLE_EQ(w.span_s(), 210);
+  EXPECT_DOUBLE_EQ(w.operational(30), 60);
+  EXPECT_DOUBLE_EQ(w.operational(90), 120);   // flat over the empty window
+  EXPECT_DOUBLE_EQ(w.operational(150), 135);  // 0.5/s
+  EXPECT_DOUBLE_EQ(w.operational(195), 180);  // 2/s over the 30 s piece
+  EXPECT_DOUBLE_EQ(w.operational(210), 210);
+  EXPECT_DOUBLE_EQ(w.real(120), 120);  // the end of the flat stretch
+  EXPECT_DOUBLE_EQ(w.real(135), 150);
+  // Periodic past the span: one more period adds the span in time and the total in requests.
+  EXPECT_DOUBLE_EQ(w.operational(210 + 30), 210 + 60);
+  EXPECT_DOUBLE_EQ(w.real(210 + 180), 210 + 195);
+  for (const double t : {0.0, 12.5, 59.0, 121.0, 179.9, 200.0, 333.3, 1000.0}) {
+    if (t >= 60 && t < 120) continue;  // empty window: no inverse there
+    EXPECT_NEAR(w.real(w.operational(t)), t, 1e-9) << t;
+  }
+  // A last piece shorter than half a window joins the window before it: [120,200) holds 90.
+  const RateWindows merged(60, counts, 200);
+  EXPECT_DOUBLE_EQ(merged.operational(200), 210);
+  EXPECT_DOUBLE_EQ(merged.operational(160), 120 + 90.0 * 40 / 80);
+  // Bad windows.
+  EXPECT_THROW(RateWindows(60, std::vector<std::uint32_t>{1, 2}, 210), InputError);  // 4 windows expected
+  EXPECT_THROW(RateWindows(60, std::vector<std::uint32_t>{0, 0, 0, 0}, 210), InputError);
+  EXPECT_THROW(RateWindows(0, counts, 210), InputError);
+  EXPECT_THROW(RateWindows(60, counts, 0), InputError);
+}
+
+// One class with hand-set windows: 60 s windows with 600, 0, 120, 300 requests and a last 50 s
+// piece with 60 (span 290 s).
+WorkloadModel windowed_model() {
+  WorkloadModel m;
+  m.duration_s = 290;
+  m.requests = 1080;
+  WorkloadClass c;
+  c.requests = 1080;
+  c.arrival.rate_per_s = 1080.0 / 290;
+  c.arrival.inter_arrival = Gamma{0.5, 2.0 * 290 / 1080};
+  c.arrival.window_s = 60;
+  c.arrival.window_counts = {600, 0, 120, 300, 60};
+  c.arrival.rescaled_inter_arrival = Exponential{1.0};
+  c.request_tokens = Exponential{0.01};
+  c.response_tokens = Exponential{0.02};
+  m.classes.push_back(c);
+  return m;
+}
+
+std::vector<std::size_t> counts_between(const RequestTrace& t, const std::vector<double>& edges) {
+  std::vector<std::size_t> counts(edges.size() - 1, 0);
+  for (const double time : t.time_s)
+    for (std::size_t i = 0; i + 1 < edges.size(); ++i)
+      if (time >= edges[i] && time < edges[i + 1]) ++counts[i];
+  return counts;
+}
+
+TEST(TraceGenerate, WindowedArrivalsFollowTheWindowCounts) {
+  WorkloadModel model = windowed_model();
+  ParametricOptions o;
+  o.duration_s = 580;  // two periods
+  o.seed = 3;
+  const RequestTrace t = generate_parametric(model, o);
+  EXPECT_TRUE(std::is_sorted(t.time_s.begin(), t.time_s.end()));
+  const std::vector<double> edges{0, 60, 120, 180, 240, 290, 350, 410, 470, 530, 580};
+  const std::vector<double> expected{600, 0, 120, 300, 60};
+  const auto windowed = counts_between(t, edges);
+  for (std::size_t i = 0; i < windowed.size(); ++i) {
+    const double e = expected[i % 5];  // Poisson counts: within 5 standard deviations
+    EXPECT_NEAR(static_cast<double>(windowed[i]), e, 5 * std::sqrt(e) + 0.5) << "window " << i;
+  }
+  EXPECT_EQ(windowed[1], 0u);
+  EXPECT_EQ(windowed[6], 0u);
+
+  // Stationary: the mean rate everywhere (about 223 per 60 s), nothing like 600 or 0.
+  o.windowed = false;
+  const auto flat = counts_between(generate_parametric(model, o), edges);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_NEAR(static_cast<double>(flat[i]), 1080.0 / 290 * 60, 150) << i;
+
+  // A model without the rescaled shape uses the inter-arrival shape at unit mean: Gamma(0.5) gaps
+  // (variance 2 in operational time), counts still follow the windows on average.
+  model.classes[0].arrival.rescaled_inter_arrival.reset();
+  o.windowed = true;
+  o.duration_s = 290 * 20;
+  const RequestTrace g = generate_parametric(model, o);
+  EXPECT_NEAR(static_cast<double>(g.size()), 20 * 1080, 5 * std::sqrt(2.0 * 20 * 1080));
+  std::size_t in_empty = 0;
+  for (const double time : g.time_s) in_empty += std::fmod(time, 290.0) >= 60 && std::fmod(time, 290.0) < 120 ? 1 : 0;
+  EXPECT_EQ(in_empty, 0u);
+}
+
 TEST(TraceGenerate, BadArgumentsAreRejected) {
   const RequestTrace src = sample_trace(10, 4);
   RequestTrace one;
