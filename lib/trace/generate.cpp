@@ -14,6 +14,7 @@ namespace meridian::trace {
 namespace {
 
 constexpr std::uint64_t kWordsPerRequest = 8;
+constexpr std::size_t kProgressEvery = 65536;  // requests between two progress reports
 
 enum : std::uint64_t { kBootstrapStream = 1, kBandwidthStream = 2, kFailureStream = 3, kParametricStream = 4 };
 
@@ -47,7 +48,7 @@ std::vector<std::size_t> all_rows(const RequestTrace& t) {
 
 }  // namespace
 
-RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed) {
+RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed, const ProgressFn& progress) {
   MERIDIAN_INPUT_CHECK(source.size() >= 2, "bootstrap: the source trace has ", source.size(),
                        " requests; resampling needs at least 2 (one inter-arrival gap)");
   MERIDIAN_INPUT_CHECK(count >= 0, "bootstrap: a negative request count (", count, ")");
@@ -72,6 +73,7 @@ RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint
     out.response_tokens[i] = source.response_tokens[row];
     out.model[i] = source.model[row];
     out.log_type[i] = source.log_type[row];
+    if (progress && (i + 1) % kProgressEvery == 0) progress(static_cast<double>(i + 1) / static_cast<double>(m));
   }
   return out;
 }
@@ -92,7 +94,7 @@ std::int32_t token_count(double x) {
 // `windows`, gaps are drawn in operational time (the rescaled shape, or the inter-arrival shape at
 // unit mean) and t = Λ⁻¹(τ); without, t is a renewal process of the inter-arrival distribution.
 void generate_class(const WorkloadClass& c, std::size_t index, double duration_s, const RateWindows* windows,
-                    std::uint64_t seed, RequestTrace& out) {
+                    std::uint64_t seed, RequestTrace& out, const ProgressFn& progress) {
   Rng rng(seed, stream_id(StreamPurpose::trace, kParametricStream, index));
   const std::string model = c.model == "*" ? "" : c.model;
   const LogType type = log_type_of(c.log_type);
@@ -113,6 +115,7 @@ void generate_class(const WorkloadClass& c, std::size_t index, double duration_s
     if (rng.uniform_double() < c.failure_probability) response = 0;
     if (t >= duration_s) break;
     out.push(t, request, response, model, type);
+    if (progress && out.size() % kProgressEvery == 0) progress(t / duration_s);
     if (windows != nullptr) {
       tau += gap_scale * gaps.sample(rng);
       t = windows->real(tau);
@@ -138,8 +141,12 @@ RequestTrace generate_parametric(const WorkloadModel& model, const ParametricOpt
   }
   for (;;) {
     RequestTrace all;
-    for (std::size_t c = 0; c < model.classes.size(); ++c)
-      generate_class(model.classes[c], c, duration, windows[c] ? &*windows[c] : nullptr, o.seed, all);
+    const double classes = static_cast<double>(model.classes.size());
+    for (std::size_t c = 0; c < model.classes.size(); ++c) {
+      ProgressFn class_progress;
+      if (o.progress) class_progress = [&](double f) { o.progress((static_cast<double>(c) + f) / classes); };
+      generate_class(model.classes[c], c, duration, windows[c] ? &*windows[c] : nullptr, o.seed, all, class_progress);
+    }
     std::vector<std::size_t> order = all_rows(all);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return all.time_s[a] < all.time_s[b]; });
     if (o.duration_s <= 0 && static_cast<std::int64_t>(order.size()) < o.count) {

@@ -18,7 +18,8 @@ namespace meridian::trace {
 // `count` requests resampled from `source` (at least 2 requests): inter-arrival gaps drawn with
 // replacement from the source's gaps, and each request's (request, response, model, log type) drawn
 // jointly from one source row. Times start at 0. Sessions are not carried over.
-RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed);
+RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint64_t seed,
+                       const ProgressFn& progress = {});
 
 // Requests from a fitted WorkloadModel, per class from time 0: arrivals follow the class's
 // per-window counts when it has them and `windowed` is set (a renewal process of the rescaled gaps
@@ -34,6 +35,7 @@ struct ParametricOptions {
   std::int64_t count = 0;
   std::uint64_t seed = 1;
   bool windowed = true;  // false: stationary arrivals even where the model has window counts
+  ProgressFn progress;   // optional
 };
 RequestTrace generate_parametric(const WorkloadModel& model, const ParametricOptions& options);
 

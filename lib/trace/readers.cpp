@@ -77,7 +77,8 @@ std::string lower(std::string_view s) {
 // A file cut into lines, read in blocks; a line is a view into the block, valid until next().
 class LineReader {
  public:
-  explicit LineReader(const std::string& path, std::size_t block_bytes = kBlockBytes) : path_(path) {
+  explicit LineReader(const std::string& path, std::size_t block_bytes = kBlockBytes, ProgressFn progress = {})
+      : path_(path), progress_(std::move(progress)) {
     errno = 0;
     file_ = std::fopen(path.c_str(), "rb");
     if (file_ == nullptr) {
@@ -85,7 +86,11 @@ class LineReader {
       throw InputError(cat(path, ": cannot open the file (", err != 0 ? std::strerror(err) : "unknown error",
                            "); check the path and that it is readable"));
     }
-    buf_.resize(block_bytes);
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(path, ec);
+    size_ = ec ? 0 : static_cast<std::size_t>(n);
+    // A small file gets a small buffer (it grows if a line outgrows it).
+    buf_.resize(size_ > 0 ? std::clamp(size_ + 1, std::size_t{4096}, block_bytes) : block_bytes);
   }
   ~LineReader() {
     if (file_ != nullptr) std::fclose(file_);
@@ -145,9 +150,13 @@ class LineReader {
       eof_ = true;
     }
     end_ += got;
+    read_ += got;
+    if (progress_ && size_ > 0) progress_(std::min(1.0, static_cast<double>(read_) / static_cast<double>(size_)));
   }
 
   std::string path_;
+  ProgressFn progress_;
+  std::size_t size_ = 0, read_ = 0;  // the file's bytes (0 when unknown), bytes read so far
   std::FILE* file_ = nullptr;
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;
@@ -189,8 +198,8 @@ void split_fields(std::string_view line, std::vector<std::string_view>& out) {
 class CsvReader {
  public:
   // `what` names the format in messages ("BurstGPT CSV"), `header` is its expected header.
-  CsvReader(const std::string& path, std::string_view what, std::string_view header)
-      : lines_(path), what_(what), expected_header_(header) {
+  CsvReader(const std::string& path, std::string_view what, std::string_view header, ProgressFn progress = {})
+      : lines_(path, kBlockBytes, std::move(progress)), what_(what), expected_header_(header) {
     std::string_view line;
     if (!first_line(lines_, line))
       throw InputError(cat(path, ": the file is empty; a ", what, " starts with the header ", header));
@@ -484,8 +493,8 @@ std::string_view log_type_name(LogType type) {
   return "";
 }
 
-RequestTrace read_burstgpt_csv(const std::string& path) {
-  CsvReader csv(path, "BurstGPT CSV", kBurstHeader);
+RequestTrace read_burstgpt_csv(const std::string& path, const ProgressFn& progress) {
+  CsvReader csv(path, "BurstGPT CSV", kBurstHeader, progress);
   const std::vector<std::size_t> c = csv.require(
       {"Timestamp", "Model", "Request tokens", "Response tokens", "Total tokens", "Log Type"});
   const std::size_t c_time = c[0], c_model = c[1], c_req = c[2], c_resp = c[3], c_total = c[4], c_log = c[5];
@@ -537,8 +546,8 @@ RequestTrace read_burstgpt_csv(const std::string& path) {
   return t;
 }
 
-RequestTrace read_azure_csv(const std::string& path) {
-  CsvReader csv(path, "Azure LLM inference CSV", kAzureHeader);
+RequestTrace read_azure_csv(const std::string& path, const ProgressFn& progress) {
+  CsvReader csv(path, "Azure LLM inference CSV", kAzureHeader, progress);
   const std::vector<std::size_t> c = csv.require({"TIMESTAMP", "ContextTokens", "GeneratedTokens"});
   const std::size_t c_time = c[0], c_ctx = c[1], c_gen = c[2];
 
@@ -574,8 +583,115 @@ RequestTrace read_azure_csv(const std::string& path) {
   return t;
 }
 
-RequestTrace read_jsonl(const std::string& path) {
-  LineReader lines(path);
+namespace {
+
+// One request line's values.
+struct JsonlRow {
+  double ms = 0;
+  std::int32_t input = 0, output = 0;
+  bool has_model = false;
+  std::string model;
+};
+
+// The fast path of the JSON-lines reader: nlohmann's SAX parser, keeping the top-level keys it
+// needs and building no document. It accepts only what the checked path (parse_jsonl_dom) accepts
+// without complaint, and gives up (returns false from parse) on anything else, letting that path
+// find the defect and word its error; duplicate keys keep the last value in both.
+class JsonlSax final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool parse(std::string_view line, JsonlRow& row) {
+    row_ = &row;
+    depth_ = 0;
+    field_ = Field::other;
+    seen_ = 0;
+    row.has_model = false;
+    return nlohmann::json::sax_parse(line.begin(), line.end(), this) && seen_ == kNeeded;
+  }
+
+  bool null() override { return ignored(); }
+  bool boolean(bool) override { return ignored(); }
+  bool number_integer(number_integer_t v) override {  // the parser's type for negative integers only
+    if (depth_ != 1) return true;
+    if (field_ == Field::timestamp) return set_time(static_cast<double>(v));
+    return field_ == Field::other;  // a negative token count: let the checked path explain
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    if (depth_ != 1) return true;
+    switch (field_) {
+      case Field::timestamp: return set_time(static_cast<double>(v));
+      case Field::input: return set_length(v, row_->input, kInput);
+      case Field::output: return set_length(v, row_->output, kOutput);
+      case Field::model: return false;
+      case Field::other: return true;
+    }
+    return false;
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    if (depth_ != 1) return true;
+    if (field_ == Field::timestamp) return set_time(v);
+    return field_ == Field::other;
+  }
+  bool string(string_t& v) override {
+    if (depth_ != 1 || field_ == Field::other) return true;
+    if (field_ != Field::model) return false;
+    row_->model = std::move(v);
+    row_->has_model = true;
+    return true;
+  }
+  bool binary(binary_t&) override { return ignored(); }
+  bool start_object(std::size_t) override { return nest(); }
+  bool start_array(std::size_t) override { return depth_ > 0 && nest(); }  // a top-level array is no request
+  bool end_object() override { return unnest(); }
+  bool end_array() override { return unnest(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      field_ = k == "timestamp"       ? Field::timestamp
+               : k == "input_length"  ? Field::input
+               : k == "output_length" ? Field::output
+               : k == "model"         ? Field::model
+                                      : Field::other;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  enum class Field : std::uint8_t { timestamp, input, output, model, other };
+  static constexpr unsigned kTime = 1, kInput = 2, kOutput = 4, kNeeded = kTime | kInput | kOutput;
+
+  bool ignored() const { return depth_ != 1 || field_ == Field::other; }
+  bool nest() {
+    if (depth_ == 1 && field_ != Field::other) return false;  // an object or array where a value of ours goes
+    ++depth_;
+    return true;
+  }
+  bool unnest() {
+    --depth_;
+    return true;
+  }
+  bool set_time(double ms) {
+    if (!std::isfinite(ms)) return false;
+    row_->ms = ms;
+    seen_ |= kTime;
+    return true;
+  }
+  bool set_length(number_unsigned_t v, std::int32_t& into, unsigned bit) {
+    if (v > static_cast<number_unsigned_t>(std::numeric_limits<std::int32_t>::max())) return false;
+    into = static_cast<std::int32_t>(v);
+    seen_ |= bit;
+    return true;
+  }
+
+  JsonlRow* row_ = nullptr;
+  int depth_ = 0;
+  Field field_ = Field::other;
+  unsigned seen_ = 0;
+};
+
+}  // namespace
+
+RequestTrace read_jsonl(const std::string& path, const ProgressFn& progress) {
+  LineReader lines(path, kBlockBytes, progress);
   RequestTrace t;
   ModelInterner models(t);
   double first_ms = 0, prev_ms = 0;
@@ -594,45 +710,51 @@ RequestTrace read_jsonl(const std::string& path) {
       fail("key \"", key, "\": expected a token count (an integer >= 0), got '", show(it->dump()), "'");
     return static_cast<std::int32_t>(it->get<std::int64_t>());
   };
-  while (lines.next(line)) {
-    if (lines.line_no() == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
-    if (is_blank(line)) continue;
+  // The checked path: a whole document per line, every defect named.
+  const auto parse_jsonl_dom = [&](std::string_view text, JsonlRow& row) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line.begin(), line.end());
+      j = nlohmann::json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::parse_error& e) {
       std::string why = e.what();
       const std::size_t colon = why.find(": ");
       if (colon != std::string::npos) why.erase(0, colon + 2);
-      fail("column ", e.byte, ": expected one JSON object, got '", show(line), "' (", why, ")");
+      fail("column ", e.byte, ": expected one JSON object, got '", show(text), "' (", why, ")");
     }
-    if (!j.is_object()) fail("expected one JSON object {\"timestamp\": ms, ...}, got '", show(line), "'");
+    if (!j.is_object()) fail("expected one JSON object {\"timestamp\": ms, ...}, got '", show(text), "'");
     const auto ts = j.find("timestamp");
     if (ts == j.end())
       fail("key \"timestamp\": missing; every line needs \"timestamp\", \"input_length\" and \"output_length\"");
     if (!ts->is_number() || !std::isfinite(ts->get<double>()))
       fail("key \"timestamp\": expected a time in milliseconds, got '", show(ts->dump()), "'");
-    const double ms = ts->get<double>();
-    if (!t.empty() && ms < prev_ms)
-      fail("key \"timestamp\": unsorted timestamps: ", show(ts->dump()), " comes after ", prev_ms, " on line ",
-           prev_line, "; sort the lines by timestamp");
-    const std::int32_t in = length(j, "input_length"), out = length(j, "output_length");
-    int m = 0;
+    row.ms = ts->get<double>();
+    row.input = length(j, "input_length");
+    row.output = length(j, "output_length");
     const auto model = j.find("model");
-    if (model != j.end()) {
+    row.has_model = model != j.end();
+    if (row.has_model) {
       if (!model->is_string()) fail("key \"model\": expected a string, got '", show(model->dump()), "'");
-      m = models.index(model->get_ref<const std::string&>());
-      if (m < 0) fail("key \"model\": more than 65535 distinct model names");
-    } else {
-      m = models.index("");
+      row.model = model->get<std::string>();
     }
-    if (t.empty()) first_ms = ms;
-    t.time_s.push_back((ms - first_ms) / 1000.0);
-    t.request_tokens.push_back(in);
-    t.response_tokens.push_back(out);
+  };
+  JsonlSax sax;
+  JsonlRow row;
+  while (lines.next(line)) {
+    if (lines.line_no() == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+    if (is_blank(line)) continue;
+    if (!sax.parse(line, row)) parse_jsonl_dom(line, row);
+    if (!t.empty() && row.ms < prev_ms)
+      fail("key \"timestamp\": unsorted timestamps: ", row.ms, " comes after ", prev_ms, " on line ", prev_line,
+           "; sort the lines by timestamp");
+    const int m = models.index(row.has_model ? std::string_view(row.model) : std::string_view());
+    if (m < 0) fail("key \"model\": more than 65535 distinct model names");
+    if (t.empty()) first_ms = row.ms;
+    t.time_s.push_back((row.ms - first_ms) / 1000.0);
+    t.request_tokens.push_back(row.input);
+    t.response_tokens.push_back(row.output);
     t.model.push_back(static_cast<std::uint16_t>(m));
     t.log_type.push_back(LogType::unknown);
-    prev_ms = ms;
+    prev_ms = row.ms;
     prev_line = lines.line_no();
   }
   if (t.empty())
@@ -662,12 +784,12 @@ RequestFormat detect_request_format(const std::string& path) {
                        ") nor a JSON object; fix the header or name the format (burstgpt, azure, jsonl)"));
 }
 
-RequestTrace read_requests(const std::string& path, RequestFormat format) {
+RequestTrace read_requests(const std::string& path, RequestFormat format, const ProgressFn& progress) {
   if (format == RequestFormat::automatic) format = detect_request_format(path);
   switch (format) {
-    case RequestFormat::burstgpt_csv: return read_burstgpt_csv(path);
-    case RequestFormat::azure_csv: return read_azure_csv(path);
-    case RequestFormat::jsonl: return read_jsonl(path);
+    case RequestFormat::burstgpt_csv: return read_burstgpt_csv(path, progress);
+    case RequestFormat::azure_csv: return read_azure_csv(path, progress);
+    case RequestFormat::jsonl: return read_jsonl(path, progress);
     case RequestFormat::automatic: break;
   }
   throw Error("read_requests: unreachable format");

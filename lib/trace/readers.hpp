@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,10 @@
 #include "trace/request_trace.hpp"
 
 namespace meridian::trace {
+
+// Progress of a long read or generation: called now and then on the calling thread (after every
+// block read, every 65,536 requests generated) with the fraction done, in [0, 1].
+using ProgressFn = std::function<void(double fraction)>;
 
 // ---- Request traces -------------------------------------------------------------------------------
 
@@ -27,23 +32,24 @@ RequestFormat parse_request_format(std::string_view name);
 // (adds Session ID,Elapsed time). Columns are found by name in any order; unknown extra columns are
 // ignored. Timestamps: seconds, non-decreasing; tokens: integers >= 0 with Total = Request +
 // Response; Log Type "Conversation log", "API log" or empty (unknown). v2 fills `session`.
-RequestTrace read_burstgpt_csv(const std::string& path);
+RequestTrace read_burstgpt_csv(const std::string& path, const ProgressFn& progress = {});
 
 // Azure LLM inference CSV (TIMESTAMP,ContextTokens,GeneratedTokens), TIMESTAMP a UTC wall clock
 // "YYYY-MM-DD HH:MM:SS[.fraction]" with up to 9 fraction digits. time_s counts from the first row,
 // whose Unix time goes to origin_unix_s. Rows must be in time order.
-RequestTrace read_azure_csv(const std::string& path);
+RequestTrace read_azure_csv(const std::string& path, const ProgressFn& progress = {});
 
 // JSON lines: one object per line with "timestamp" (milliseconds, non-decreasing), "input_length"
 // and "output_length" (integers >= 0), optionally "model" (string); other keys are ignored.
 // origin_unix_s is the first timestamp in seconds (a Unix time only when the file's timestamps are).
-RequestTrace read_jsonl(const std::string& path);
+RequestTrace read_jsonl(const std::string& path, const ProgressFn& progress = {});
 
 // The format of a request file: .jsonl/.ndjson/.json -> jsonl; otherwise from the first line (a JSON
 // object, or the BurstGPT or Azure header). InputError naming what was found and the accepted forms.
 RequestFormat detect_request_format(const std::string& path);
 // Reads with the reader of `format` (detect_request_format when automatic).
-RequestTrace read_requests(const std::string& path, RequestFormat format = RequestFormat::automatic);
+RequestTrace read_requests(const std::string& path, RequestFormat format = RequestFormat::automatic,
+                           const ProgressFn& progress = {});
 
 // BurstGPT's name of a log type ("Conversation log", "API log"; "" for unknown).
 std::string_view log_type_name(LogType type);

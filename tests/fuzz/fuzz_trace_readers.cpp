@@ -13,8 +13,13 @@
 
 namespace {
 
+// The file each input is written to: in MERIDIAN_FUZZ_SCRATCH (run.sh gives its work folder and
+// removes the files there afterwards), else in /tmp.
 const std::string& scratch_path() {
-  static const std::string path = "/tmp/meridian_fuzz_trace_" + std::to_string(::getpid());
+  static const std::string path = [] {
+    const char* dir = std::getenv("MERIDIAN_FUZZ_SCRATCH");
+    return std::string(dir != nullptr ? dir : "/tmp") + "/meridian_fuzz_trace_" + std::to_string(::getpid());
+  }();
   return path;
 }
 

@@ -18,4 +18,6 @@ s=traces/samples
 seed 0 "$s/burstgpt_v1.csv"; seed 0 "$s/burstgpt_v2.csv"; seed 1 "$s/azure_conv.csv"; seed 2 "$s/requests.jsonl"
 seed 3 "$s/inter_region_throughput.csv"; seed 4 "$s/inter_region_rtt.csv"; seed 5 "$s/link_bandwidth.csv"
 seed 6 "$s/node_failures.csv"; seed 7 "$s/jobs.csv"
-"$work/fuzz_trace_readers" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$work/corpus"
+trap 'rm -f "$work"/meridian_fuzz_trace_*' EXIT
+MERIDIAN_FUZZ_SCRATCH=$work "$work/fuzz_trace_readers" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+  "$work/corpus"

@@ -231,6 +231,22 @@ TEST(TraceGenerate, WindowedArrivalsFollowTheWindowCounts) {
   EXPECT_EQ(in_empty, 0u);
 }
 
+TEST(TraceGenerate, GenerationReportsProgress) {
+  std::vector<double> seen;
+  ParametricOptions o;
+  o.duration_s = 290 * 200;  // about 216,000 requests
+  o.progress = [&](double f) { seen.push_back(f); };
+  const RequestTrace g = generate_parametric(windowed_model(), o);
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_GT(seen.front(), 0.0);
+  EXPECT_LE(seen.back(), 1.0);
+  seen.clear();
+  const RequestTrace b = bootstrap(g, 200000, 1, [&](double f) { seen.push_back(f); });
+  EXPECT_EQ(seen.size(), 200000u / 65536u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
 TEST(TraceGenerate, BadArgumentsAreRejected) {
   const RequestTrace src = sample_trace(10, 4);
   RequestTrace one;

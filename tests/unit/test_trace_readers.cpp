@@ -153,6 +153,21 @@ TEST(TraceWriters, AzureWritesDatesAcrossMonthsAndLeapDays) {
   EXPECT_EQ(r.origin_unix_s, 951782399.25);
 }
 
+// A read reports its progress by bytes: non-decreasing fractions in (0, 1], ending at 1. The file
+// spans several 4 MiB blocks.
+TEST(TraceReaders, ReadsReportProgress) {
+  const RequestTrace t = synthetic(150000, 4);
+  const std::string p = temp_path("progress.jsonl");
+  write_jsonl(t, p);
+  std::vector<double> seen;
+  const RequestTrace r = read_requests(p, RequestFormat::automatic, [&](double f) { seen.push_back(f); });
+  EXPECT_EQ(r.size(), t.size());
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_GT(seen.front(), 0.0);
+  EXPECT_DOUBLE_EQ(seen.back(), 1.0);
+}
+
 TEST(TraceWriters, JsonlRoundTrip) {
   const RequestTrace t = synthetic(400, 3);
   const std::string p = temp_path("rt.jsonl");
@@ -471,6 +486,40 @@ TEST(TraceReaders, JsonlMalformed) {
                  ok + "{\"hash_ids\": [1, 2], \"timestamp\": 1010.5, \"input_length\": 3, \"output_length\": 0}"));
   EXPECT_EQ(t.time_s, (std::vector<double>{0, 1.0005}));
   EXPECT_EQ(t.origin_unix_s, 0.01);
+}
+
+// Lines that are valid but unusual: the fast (SAX) path and the checked (document) path must read
+// them alike. Nested keys named like ours are not ours; a repeated key keeps its last value; escapes
+// in a model name are decoded; any number form is a timestamp.
+TEST(TraceReaders, JsonlUnusualButValidLines) {
+  const RequestTrace t = read_jsonl(write_temp(
+      "j_unusual.jsonl",
+      "{\"output_length\": 2, \"input_length\": 1, \"timestamp\": 1e3}\n"
+      "  {\"meta\": {\"timestamp\": -5, \"input_length\": \"x\", \"model\": [1]}, \"timestamp\": 1000.25,"
+      " \"input_length\": 7, \"output_length\": 8}  \n"
+      "{\"timestamp\": 2000, \"input_length\": 9, \"input_length\": 10, \"output_length\": 11, \"model\": \"GPT\\u002d4\"}\n"
+      "\n"
+      "{\"timestamp\":3000,\"input_length\":2147483647,\"output_length\":0,\"model\":\"GPT-4\",\"x\":null}\n"));
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t.time_s, (std::vector<double>{0, 0.00025, 1, 2}));
+  EXPECT_EQ(t.request_tokens, (std::vector<std::int32_t>{1, 7, 10, 2147483647}));
+  EXPECT_EQ(t.response_tokens, (std::vector<std::int32_t>{2, 8, 11, 0}));
+  EXPECT_EQ(t.models, (std::vector<std::string>{"", "GPT-4"}));
+  EXPECT_EQ(t.model, (std::vector<std::uint16_t>{0, 0, 1, 1}));
+  // Values the fast path hands to the checked one, which names them.
+  const auto bad = [](const std::string& name, const std::string& line) {
+    const std::string p = write_temp(name, line + "\n");
+    return [p] { read_jsonl(p); };
+  };
+  expect_error(bad("j_big.jsonl", "{\"timestamp\": 1, \"input_length\": 2147483648, \"output_length\": 1}"),
+               {"key \"input_length\": expected a token count", "2147483648"});
+  expect_error(bad("j_null_model.jsonl", "{\"timestamp\": 1, \"input_length\": 2, \"output_length\": 1, \"model\": null}"),
+               {"key \"model\": expected a string"});
+  expect_error(bad("j_obj_ts.jsonl", "{\"timestamp\": {\"ms\": 1}, \"input_length\": 2, \"output_length\": 1}"),
+               {"key \"timestamp\": expected a time in milliseconds"});
+  expect_error(bad("j_scalar.jsonl", "17"), {"expected one JSON object"});
+  expect_error(bad("j_trailing.jsonl", "{\"timestamp\": 1, \"input_length\": 2, \"output_length\": 1} x"),
+               {"column", "expected one JSON object"});
 }
 
 // ---- Link tables, bandwidth, failures, jobs ---------------------------------------------------------
