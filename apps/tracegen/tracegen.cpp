@@ -4,6 +4,7 @@
 //   generate            requests (replay / bootstrap of a trace, or parametric from a model, scaled),
 //                       link-bandwidth series, or failure schedules
 //   fit-failures FILE   times between node failures (exponential and Weibull), from a node,time_s log
+//   fit-bandwidth FILE  the AR(1) log-normal model of a link-bandwidth series (time_s,bandwidth_bps)
 //   validate A B        two request traces side by side (KS, Anderson-Darling, W1, percentiles,
 //                       burstiness per window)
 // One process, no MPI. Progress lines (stage, count, elapsed) go to stderr.
@@ -205,6 +206,22 @@ int run_fit_failures(const std::string& path, const std::string& out) {
   return 0;
 }
 
+int run_fit_bandwidth(const std::string& path, const std::string& out) {
+  Progress p(cat("reading ", path));
+  const BandwidthTrace series = read_bandwidth_csv(path);
+  p.done(cat(series.size(), " samples"));
+  const BandwidthModel m = fit_bandwidth(series.time_s, series.bandwidth_bps);
+  std::printf("%zu samples (%zu outages left out), one every %.4g s\n", m.samples, m.outages, m.step_s);
+  std::printf("mean %.6g bit/s, sigma (of ln bandwidth) %.4f, lag-1 correlation rho %.4f\n", m.mean_bps, m.sigma, m.rho);
+  if (!out.empty()) {
+    std::ofstream os(out);
+    MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write there");
+    os << m.to_json().dump(1) << "\n";
+    std::printf("link model written to %s\n", out.c_str());
+  }
+  return 0;
+}
+
 struct GenerateOptions {
   std::string kind = "requests", mode, trace, model, out, format = "auto", summary;
   Filters filters;
@@ -217,7 +234,9 @@ struct GenerateOptions {
   // bandwidth
   std::string mean_bandwidth = "1Gbit";
   double sigma = 0.2, rho = 0.9, step_s = 1;
-  std::string region_tables, pair;
+  std::string region_tables, pair, link_model;
+  const CLI::App* command = nullptr;  // to tell options given on the command line from defaults
+  bool given(const char* option) const { return command->count(option) > 0; }
   // failures
   int nodes = 1, ranks_per_node = 1;
   double mtbf_hours = 2400, shape = 1, step_time_s = 0;
@@ -226,8 +245,25 @@ struct GenerateOptions {
 int run_generate(const GenerateOptions& g) {
   MERIDIAN_INPUT_CHECK(!g.out.empty(), "generate: give --out FILE");
   if (g.kind == "bandwidth") {
+    // From a fitted link model when one is given; --mean/--pair, --sigma, --rho and --step given on
+    // the command line override its values (e.g. a measured link with a chosen variability).
     BandwidthSeriesOptions o;
-    o.mean_bps = parse_bandwidth_bps(g.mean_bandwidth, "--mean:");
+    if (!g.link_model.empty()) {
+      std::ifstream is(g.link_model);
+      MERIDIAN_INPUT_CHECK(is.good(), "--link-model ", g.link_model, ": cannot read the file");
+      nlohmann::json j;
+      try {
+        is >> j;
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError(cat("--link-model ", g.link_model, ": not JSON (", e.what(), ")"));
+      }
+      const BandwidthModel m = BandwidthModel::from_json(j);
+      o.mean_bps = m.mean_bps;
+      o.sigma = m.sigma;
+      o.rho = m.rho;
+      o.step_s = m.step_s;
+    }
+    if (g.link_model.empty() || g.given("--mean")) o.mean_bps = parse_bandwidth_bps(g.mean_bandwidth, "--mean:");
     if (!g.pair.empty()) {
       MERIDIAN_INPUT_CHECK(!g.region_tables.empty(), "--pair needs --region-tables DIR (inter_region_throughput.csv)");
       const auto ends = cli::split(g.pair, ',');
@@ -235,15 +271,15 @@ int run_generate(const GenerateOptions& g) {
       const LinkTable table = read_throughput_table((std::filesystem::path(g.region_tables) / "inter_region_throughput.csv").string());
       o.mean_bps = table.lookup(ends[0], ends[1]) * 1e9;
     }
-    o.sigma = g.sigma;
-    o.rho = g.rho;
-    o.step_s = g.step_s;
+    if (g.link_model.empty() || g.given("--sigma")) o.sigma = g.sigma;
+    if (g.link_model.empty() || g.given("--rho")) o.rho = g.rho;
+    if (g.link_model.empty() || g.given("--step")) o.step_s = g.step_s;
     o.duration_s = g.duration_s > 0 ? g.duration_s : 600;
     o.seed = g.seed;
     const BandwidthTrace b = generate_bandwidth(o);
     write_bandwidth_csv(b, g.out);
-    std::printf("%zu bandwidth samples (mean %.4g bit/s, sigma %.3g, rho %.3g) written to %s\n", b.size(), o.mean_bps,
-                o.sigma, o.rho, g.out.c_str());
+    std::printf("%zu bandwidth samples (mean %.4g bit/s, sigma %.3g, rho %.3g, every %.4g s) written to %s\n", b.size(),
+                o.mean_bps, o.sigma, o.rho, o.step_s, g.out.c_str());
     return 0;
   }
   if (g.kind == "failures") {
@@ -378,6 +414,12 @@ int main(int argc, char** argv) {
     fit_failures->add_option("FILE", failures_path, "Failure log: CSV node,time_s")->required();
     fit_failures->add_option("--out", failures_out, "Also write the fits as JSON here");
 
+    std::string bandwidth_path, bandwidth_out;
+    CLI::App* fit_bw = app.add_subcommand(
+        "fit-bandwidth", "Fit the AR(1) log-normal model of a link-bandwidth series (time_s,bandwidth_bps)");
+    fit_bw->add_option("FILE", bandwidth_path, "Bandwidth series: CSV time_s,bandwidth_bps")->required();
+    fit_bw->add_option("--out", bandwidth_out, "Also write the link model (JSON) here, for generate --link-model");
+
     GenerateOptions g;
     CLI::App* gen = app.add_subcommand("generate", "Generate requests, a link-bandwidth series or a failure schedule");
     gen->add_option("--kind", g.kind, "requests, bandwidth or failures");
@@ -405,6 +447,9 @@ int main(int argc, char** argv) {
     gen->add_option("--step", g.step_s, "Bandwidth: seconds between samples");
     gen->add_option("--region-tables", g.region_tables, "Bandwidth: folder with inter_region_throughput.csv");
     gen->add_option("--pair", g.pair, "Bandwidth: SRC,DST regions whose measured throughput is the mean");
+    gen->add_option("--link-model", g.link_model,
+                    "Bandwidth: a link model (from tracegen fit-bandwidth); --mean, --sigma, --rho, --step override it");
+    g.command = gen;
     gen->add_option("--nodes", g.nodes, "Failures: nodes");
     gen->add_option("--mtbf-hours", g.mtbf_hours, "Failures: mean time between failures of one node, hours");
     gen->add_option("--shape", g.shape, "Failures: Weibull shape of the times between failures (1: exponential)");
@@ -425,6 +470,7 @@ int main(int argc, char** argv) {
     if (fit->parsed()) return run_fit(fit_path, fit_filters, fit_out, group_by, window_s, zeros, fit_seed);
     if (gen->parsed()) return run_generate(g);
     if (fit_failures->parsed()) return run_fit_failures(failures_path, failures_out);
+    if (fit_bw->parsed()) return run_fit_bandwidth(bandwidth_path, bandwidth_out);
     return run_validate(a_path, b_path, validate_filters, validate_windows, json_out);
   });
 }

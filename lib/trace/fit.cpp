@@ -537,19 +537,21 @@ nlohmann::json aic_json(const std::vector<std::pair<std::string, double>>& table
 }
 
 // Field access for WorkloadModel::from_json: InputError naming the path of a missing or mistyped field.
-const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& where) {
-  MERIDIAN_INPUT_CHECK(j.is_object() && j.contains(name), "workload model JSON: ", where, " has no field \"", name,
-                       "\"");
+// `document` names the file kind in messages.
+const nlohmann::json& field(const nlohmann::json& j, const char* name, const std::string& where,
+                            const char* document = "workload model JSON") {
+  MERIDIAN_INPUT_CHECK(j.is_object() && j.contains(name), document, ": ", where, " has no field \"", name, "\"");
   return j.at(name);
 }
 
 template <class T>
-T get_field(const nlohmann::json& j, const char* name, const std::string& where) {
-  const nlohmann::json& v = field(j, name, where);
+T get_field(const nlohmann::json& j, const char* name, const std::string& where,
+            const char* document = "workload model JSON") {
+  const nlohmann::json& v = field(j, name, where, document);
   try {
     return v.get<T>();
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(cat("workload model JSON: field \"", name, "\" of ", where, " has the wrong type (", e.what(), ")"));
+    throw InputError(cat(document, ": field \"", name, "\" of ", where, " has the wrong type (", e.what(), ")"));
   }
 }
 
@@ -598,6 +600,80 @@ struct ClassRows {
 };
 
 }  // namespace
+
+constexpr const char* kLinkModelJson = "link model JSON";
+
+nlohmann::json BandwidthModel::to_json() const {
+  return nlohmann::json{{"format", "meridian-link-model"}, {"version", 1},       {"mean_bps", mean_bps},
+                        {"sigma", sigma},                  {"rho", rho},         {"step_s", step_s},
+                        {"samples", samples},              {"outages", outages}};
+}
+
+BandwidthModel BandwidthModel::from_json(const nlohmann::json& json) {
+  MERIDIAN_INPUT_CHECK(json.is_object(), "link model JSON: expected an object, got ", json.dump().substr(0, 200));
+  const auto format = get_field<std::string>(json, "format", "the top level", kLinkModelJson);
+  MERIDIAN_INPUT_CHECK(format == "meridian-link-model", "link model JSON: \"format\" is \"", format,
+                       "\"; expected \"meridian-link-model\" (written by tracegen fit-bandwidth)");
+  const int version = get_field<int>(json, "version", "the top level", kLinkModelJson);
+  MERIDIAN_INPUT_CHECK(version == 1, "link model JSON: \"version\" is ", version, "; this build reads version 1");
+  BandwidthModel m;
+  m.mean_bps = get_field<double>(json, "mean_bps", "the top level", kLinkModelJson);
+  m.sigma = get_field<double>(json, "sigma", "the top level", kLinkModelJson);
+  m.rho = get_field<double>(json, "rho", "the top level", kLinkModelJson);
+  m.step_s = get_field<double>(json, "step_s", "the top level", kLinkModelJson);
+  m.samples = get_field<std::size_t>(json, "samples", "the top level", kLinkModelJson);
+  m.outages = get_field<std::size_t>(json, "outages", "the top level", kLinkModelJson);
+  MERIDIAN_INPUT_CHECK(m.mean_bps > 0 && std::isfinite(m.mean_bps) && m.sigma >= 0 && std::isfinite(m.sigma) &&
+                           m.rho >= 0 && m.rho < 1 && m.step_s > 0 && std::isfinite(m.step_s),
+                       "link model JSON: mean_bps ", m.mean_bps, ", sigma ", m.sigma, ", rho ", m.rho, ", step_s ",
+                       m.step_s, ": expected mean_bps > 0, sigma >= 0, 0 <= rho < 1, step_s > 0");
+  return m;
+}
+
+BandwidthModel fit_bandwidth(std::span<const double> time_s, std::span<const double> bandwidth_bps) {
+  MERIDIAN_INPUT_CHECK(time_s.size() == bandwidth_bps.size(), "fit_bandwidth: ", time_s.size(), " times but ",
+                       bandwidth_bps.size(), " bandwidths");
+  BandwidthModel m;
+  std::vector<double> logs;
+  std::vector<std::size_t> index;  // of each positive sample in the series
+  double sum = 0.0;
+  for (std::size_t i = 0; i < bandwidth_bps.size(); ++i) {
+    const double b = bandwidth_bps[i];
+    MERIDIAN_INPUT_CHECK(b >= 0 && std::isfinite(b), "fit_bandwidth: sample ", i, " is ", b,
+                         " bit/s; bandwidths are finite and >= 0");
+    if (b == 0.0) {
+      ++m.outages;
+      continue;
+    }
+    sum += b;
+    logs.push_back(std::log(b));
+    index.push_back(i);
+  }
+  m.samples = logs.size();
+  MERIDIAN_INPUT_CHECK(m.samples >= 3, "fit_bandwidth: ", m.samples, " positive samples (", m.outages,
+                       " outages); a fit needs at least 3");
+  const double n = static_cast<double>(m.samples);
+  m.mean_bps = sum / n;
+  const double mu = std::accumulate(logs.begin(), logs.end(), 0.0) / n;
+  double var = 0.0, cov = 0.0;
+  std::size_t pairs = 0;
+  for (std::size_t k = 0; k < logs.size(); ++k) {
+    var += (logs[k] - mu) * (logs[k] - mu);
+    if (k > 0 && index[k] == index[k - 1] + 1) {
+      cov += (logs[k] - mu) * (logs[k - 1] - mu);
+      ++pairs;
+    }
+  }
+  m.sigma = std::sqrt(var / n);
+  m.rho = var > 0.0 && pairs > 0 ? std::clamp(cov / static_cast<double>(pairs) / (var / n), 0.0, 0.99) : 0.0;
+  std::vector<double> steps;
+  for (std::size_t i = 1; i < time_s.size(); ++i) steps.push_back(time_s[i] - time_s[i - 1]);
+  std::nth_element(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2), steps.end());
+  m.step_s = steps[steps.size() / 2];
+  MERIDIAN_INPUT_CHECK(m.step_s > 0, "fit_bandwidth: the median time between samples is ", m.step_s,
+                       " s; times must increase");
+  return m;
+}
 
 RateWindows::RateWindows(double window_s, std::span<const std::uint32_t> counts, double span_s) {
   MERIDIAN_INPUT_CHECK(window_s > 0.0 && std::isfinite(window_s), "arrival windows: window_s is ", window_s,

@@ -147,6 +147,29 @@ FailureIntervalFit fit_failure_intervals(const std::vector<std::vector<double>>&
                                          ZeroPolicy zeros = ZeroPolicy::reject);
 
 // ---------------------------------------------------------------------------------------------
+// Link bandwidth: the AR(1) log-normal model that generate_bandwidth draws from, one sample every
+// step_s: b_t = mean_bps · exp(σ z_t − σ²/2), z_t = ρ z_{t−1} + sqrt(1 − ρ²) ε_t.
+struct BandwidthModel {
+  double mean_bps = 0.0;
+  double sigma = 0.0;
+  double rho = 0.0;
+  double step_s = 1.0;
+  std::size_t samples = 0;  // positive samples fitted
+  std::size_t outages = 0;  // zero samples (link down), left out of the fit
+  // {"format": "meridian-link-model", "version": 1, "mean_bps", "sigma", "rho", "step_s", "samples",
+  //  "outages"}; from_json: InputError naming a missing or out-of-range field.
+  nlohmann::json to_json() const;
+  static BandwidthModel from_json(const nlohmann::json& json);
+};
+
+// Fits a measured series: mean_bps = the mean of the positive samples, σ = the (1/n) standard
+// deviation of their logarithms, ρ = the lag-1 autocorrelation of the logarithms over consecutive
+// positive samples clamped to [0, 0.99] (a series that alternates is fitted as independent),
+// step_s = the median time between consecutive samples (the samples are taken as evenly spaced).
+// InputError for fewer than 3 positive samples.
+BandwidthModel fit_bandwidth(std::span<const double> time_s, std::span<const double> bandwidth_bps);
+
+// ---------------------------------------------------------------------------------------------
 // The workload model.
 //
 // JSON schema, version 1 (what WorkloadModel::to_json writes and from_json accepts):

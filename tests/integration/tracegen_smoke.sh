@@ -35,6 +35,14 @@ run generate --trace "$out/a.csv" --mode bootstrap --count 5000 --rate 50 --out 
 run stats "$out/boot.jsonl" | grep -q "5000 requests" || fail "the JSONL output does not read back"
 run generate --kind bandwidth --mean 100Mbit --sigma 0.3 --duration 60 --out "$out/bw.csv"
 [ "$(wc -l <"$out/bw.csv")" -eq 62 ] || fail "the bandwidth series has $(wc -l <"$out/bw.csv") lines, expected 61 samples + header"
+run generate --kind bandwidth --mean 100Mbit --sigma 0.3 --rho 0.7 --step 5 --duration 20000 --out "$out/bw_long.csv"
+run fit-bandwidth "$out/bw_long.csv" --out "$out/link.json"
+grep -q '"meridian-link-model"' "$out/link.json" || fail "fit-bandwidth wrote no link model"
+# from the fitted model with a chosen variability: its step (5 s) kept, sigma overridden
+bw=$(run generate --kind bandwidth --link-model "$out/link.json" --sigma 0.05 --duration 100 --out "$out/bw_model.csv")
+echo "$bw"
+grep -q "sigma 0.05, rho 0\.[67]" <<<"$bw" || fail "generate --link-model did not take rho from the model and sigma from --sigma"
+[ "$(wc -l <"$out/bw_model.csv")" -eq 22 ] || fail "the series from the link model has $(wc -l <"$out/bw_model.csv") lines, expected 21 samples + header"
 run generate --kind failures --nodes 16 --mtbf-hours 24 --duration 864000 --step-time 10 --ranks-per-node 4 --out "$out/sched.txt"
 grep -qE '^[0-9]+:[0-9]+:node$' "$out/sched.txt" || fail "no STEP:RANK:node line in the schedule"
 run generate --kind failures --nodes 32 --mtbf-hours 10 --duration 3600000 --seed 5 --out "$out/failures.csv"

@@ -17,6 +17,7 @@
 #include "kernels/common/error.hpp"
 #include "trace/distributions.hpp"
 #include "trace/fit.hpp"
+#include "trace/generate.hpp"
 #include "trace/request_trace.hpp"
 
 namespace meridian::trace {
@@ -399,6 +400,46 @@ TEST(TraceFit, FailureRatesAndIntervals) {
   nodes[0].push_back(nodes[0].back());  // a duplicate record
   EXPECT_THROW(fit_failure_intervals(nodes), InputError);
   EXPECT_EQ(fit_failure_intervals(nodes, ZeroPolicy::drop).zeros_dropped, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Link bandwidth
+
+// Known answer: the AR(1) log-normal series of generate_bandwidth is fitted back. With rho 0.8 the
+// 20,001 samples count as about 2,200 independent ones for sigma and the mean (standard errors
+// ~0.005 and ~0.7 %); rho's is ~0.005.
+TEST(TraceFit, BandwidthFitRecoversTheSeriesModel) {
+  BandwidthSeriesOptions o;
+  o.mean_bps = 3e8;
+  o.sigma = 0.4;
+  o.rho = 0.8;
+  o.step_s = 2;
+  o.duration_s = 40000;
+  o.seed = 5;
+  BandwidthTrace series = generate_bandwidth(o);
+  series.bandwidth_bps[100] = 0;  // an outage is left out and counted
+  const BandwidthModel m = fit_bandwidth(series.time_s, series.bandwidth_bps);
+  EXPECT_EQ(m.samples, 20000u);
+  EXPECT_EQ(m.outages, 1u);
+  EXPECT_NEAR(m.mean_bps, 3e8, 0.04 * 3e8);
+  EXPECT_NEAR(m.sigma, 0.4, 0.03);
+  EXPECT_NEAR(m.rho, 0.8, 0.03);
+  EXPECT_DOUBLE_EQ(m.step_s, 2);
+  // Independent samples fit as rho about 0.
+  o.rho = 0;
+  const BandwidthTrace white = generate_bandwidth(o);
+  EXPECT_LT(fit_bandwidth(white.time_s, white.bandwidth_bps).rho, 0.03);
+  // JSON round trip, and bad files refused with the field named.
+  const BandwidthModel back = BandwidthModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  EXPECT_EQ(back.to_json(), m.to_json());
+  nlohmann::json bad = m.to_json();
+  bad["rho"] = 1.0;
+  EXPECT_NE(error_of([&] { BandwidthModel::from_json(bad); }).find("rho"), std::string::npos);
+  bad = m.to_json();
+  bad.erase("sigma");
+  EXPECT_NE(error_of([&] { BandwidthModel::from_json(bad); }).find("\"sigma\""), std::string::npos);
+  const std::vector<double> t{0, 1, 2}, b{1e9, 0, 2e9};
+  EXPECT_NE(error_of([&] { fit_bandwidth(t, b); }).find("at least 3"), std::string::npos);
 }
 
 // ---------------------------------------------------------------------------------------------
