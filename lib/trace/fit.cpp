@@ -719,7 +719,9 @@ double RateWindows::real(double tau) const {
   const auto i = std::min(static_cast<std::size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), u) -
                                                    cumulative_.begin()),
                           rate_.size()) - 1;
-  return periods * span_s() + edge_[i] + (u - cumulative_[i]) / rate_[i];
+  auto w = i;
+  while (rate_[w] == 0.0 && w > 0) --w;  // u == total() after rounding, with empty windows at the end
+  return periods * span_s() + edge_[w] + (u - cumulative_[w]) / rate_[w];
 }
 
 nlohmann::json WorkloadModel::to_json() const {
