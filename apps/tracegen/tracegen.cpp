@@ -76,6 +76,27 @@ class Progress {
   bool tty_ = isatty(2) != 0;
 };
 
+// The JSON document in the file a flag names; InputError naming the flag and the file otherwise.
+nlohmann::json read_json(const char* flag, const std::string& path) {
+  std::ifstream is(path);
+  MERIDIAN_INPUT_CHECK(is.good(), flag, " ", path, ": cannot read the file");
+  try {
+    return nlohmann::json::parse(is);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(cat(flag, " ", path, ": not JSON (", e.what(), ")"));
+  }
+}
+
+// Writes `json` (indented) to the file a flag names; InputError naming the flag and the file when it
+// cannot be written.
+void write_json(const char* flag, const std::string& path, const nlohmann::json& json) {
+  std::ofstream os(path);
+  MERIDIAN_INPUT_CHECK(os.good(), flag, " ", path, ": cannot write there");
+  os << json.dump(1) << "\n";
+  os.flush();
+  MERIDIAN_INPUT_CHECK(os.good(), flag, " ", path, ": writing failed (disk full?)");
+}
+
 struct Filters {
   std::string format = "auto", model, log_type;
   bool drop_failed = false;
@@ -172,9 +193,7 @@ int run_fit(const std::string& path, const Filters& f, const std::string& out, c
                 c.response_tokens.describe().c_str(), 100 * c.failure_probability);
   for (const SkippedClass& s : model.skipped)
     std::printf("skipped %s/%s (%zu requests): %s\n", s.model.c_str(), s.log_type.c_str(), s.requests, s.reason.c_str());
-  std::ofstream os(out);
-  MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write the model file there");
-  os << model.to_json().dump(1) << "\n";
+  write_json("--out", out, model.to_json());
   std::printf("model written to %s\n", out.c_str());
   return 0;
 }
@@ -190,19 +209,15 @@ int run_fit_failures(const std::string& path, const std::string& out) {
   std::printf("exponential: %s, AIC %.2f\nweibull:     %s, AIC %.2f\nbest by AIC: %s\n",
               f.exponential.distribution.describe().c_str(), f.exponential.aic, f.weibull.distribution.describe().c_str(),
               f.weibull.aic, family_name(f.best));
-  if (!out.empty()) {
-    std::ofstream os(out);
-    MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write there");
-    os << nlohmann::json{{"nodes", f.nodes},
-                         {"failures", f.failures},
-                         {"intervals", f.intervals},
-                         {"mtbf_s", f.mean_interval_s},
-                         {"exponential", f.exponential.to_json()},
-                         {"weibull", f.weibull.to_json()},
-                         {"best", family_name(f.best)}}
-              .dump(1)
-       << "\n";
-  }
+  if (!out.empty())
+    write_json("--out", out,
+               {{"nodes", f.nodes},
+                {"failures", f.failures},
+                {"intervals", f.intervals},
+                {"mtbf_s", f.mean_interval_s},
+                {"exponential", f.exponential.to_json()},
+                {"weibull", f.weibull.to_json()},
+                {"best", family_name(f.best)}});
   return 0;
 }
 
@@ -214,9 +229,7 @@ int run_fit_bandwidth(const std::string& path, const std::string& out) {
   std::printf("%zu samples (%zu outages left out), one every %.4g s\n", m.samples, m.outages, m.step_s);
   std::printf("mean %.6g bit/s, sigma (of ln bandwidth) %.4f, lag-1 correlation rho %.4f\n", m.mean_bps, m.sigma, m.rho);
   if (!out.empty()) {
-    std::ofstream os(out);
-    MERIDIAN_INPUT_CHECK(os.good(), "--out ", out, ": cannot write there");
-    os << m.to_json().dump(1) << "\n";
+    write_json("--out", out, m.to_json());
     std::printf("link model written to %s\n", out.c_str());
   }
   return 0;
@@ -249,15 +262,7 @@ int run_generate(const GenerateOptions& g) {
     // the command line override its values (e.g. a measured link with a chosen variability).
     BandwidthSeriesOptions o;
     if (!g.link_model.empty()) {
-      std::ifstream is(g.link_model);
-      MERIDIAN_INPUT_CHECK(is.good(), "--link-model ", g.link_model, ": cannot read the file");
-      nlohmann::json j;
-      try {
-        is >> j;
-      } catch (const nlohmann::json::exception& e) {
-        throw InputError(cat("--link-model ", g.link_model, ": not JSON (", e.what(), ")"));
-      }
-      const BandwidthModel m = BandwidthModel::from_json(j);
+      const BandwidthModel m = BandwidthModel::from_json(read_json("--link-model", g.link_model));
       o.mean_bps = m.mean_bps;
       o.sigma = m.sigma;
       o.rho = m.rho;
@@ -308,15 +313,7 @@ int run_generate(const GenerateOptions& g) {
   std::optional<Progress> p;
   if (mode == "parametric") {
     MERIDIAN_INPUT_CHECK(!g.model.empty(), "--mode parametric needs --workload MODEL.json (from tracegen fit)");
-    std::ifstream is(g.model);
-    MERIDIAN_INPUT_CHECK(is.good(), "--workload ", g.model, ": cannot read the file");
-    nlohmann::json j;
-    try {
-      is >> j;
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(cat("--workload ", g.model, ": not JSON (", e.what(), ")"));
-    }
-    const WorkloadModel model = WorkloadModel::from_json(j);
+    const WorkloadModel model = WorkloadModel::from_json(read_json("--workload", g.model));
     ParametricOptions o;
     o.count = g.count;
     o.duration_s = g.duration_s;
@@ -354,9 +351,7 @@ int run_generate(const GenerateOptions& g) {
                         {"request_tokens_mean", t.empty() ? 0.0 : mean(req)},
                         {"response_tokens_mean", t.empty() ? 0.0 : mean(resp)},
                         {"models", t.models}};
-    std::ofstream os(g.summary);
-    MERIDIAN_INPUT_CHECK(os.good(), "--summary ", g.summary, ": cannot write there");
-    os << s.dump(1) << "\n";
+    write_json("--summary", g.summary, s);
   }
   std::printf("%zu requests (%.4g/s) written to %s\n", t.size(), mean_rate(t), g.out.c_str());
   return 0;
@@ -369,11 +364,7 @@ int run_validate(const std::string& a_path, const std::string& b_path, const Fil
   o.window_s = parse_windows(windows_text);
   const Comparison c = compare_traces(a, b, o);
   std::printf("%s", format_comparison(c, a_path, b_path).c_str());
-  if (!json_out.empty()) {
-    std::ofstream os(json_out);
-    MERIDIAN_INPUT_CHECK(os.good(), "--json ", json_out, ": cannot write there");
-    os << c.to_json().dump(1) << "\n";
-  }
+  if (!json_out.empty()) write_json("--json", json_out, c.to_json());
   return 0;
 }
 
