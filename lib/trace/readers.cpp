@@ -129,6 +129,7 @@ class LineReader {
   bool unterminated() const { return unterminated_; }
   const std::string& path() const { return path_; }
   std::FILE* file() const { return file_; }
+  std::size_t file_bytes() const { return size_; }  // the file's size when opened (0 when unknown)
 
  private:
   static std::string_view without_cr(const char* p, std::size_t len) {
@@ -298,11 +299,7 @@ class CsvReader {
         integer(col, "a token count (an integer >= 0)", 0, std::numeric_limits<std::int32_t>::max()));
   }
 
-  std::size_t file_bytes() const {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(lines_.path(), ec);
-    return ec ? 0 : static_cast<std::size_t>(n);
-  }
+  std::size_t file_bytes() const { return lines_.file_bytes(); }
 
  private:
   LineReader lines_;
