@@ -717,6 +717,11 @@ RequestTrace read_jsonl(const std::string& path, const ProgressFn& progress) {
       const std::size_t colon = why.find(": ");
       if (colon != std::string::npos) why.erase(0, colon + 2);
       fail("column ", e.byte, ": expected one JSON object, got '", show(text), "' (", why, ")");
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+      std::string why = e.what();
+      const std::size_t bracket = why.find("] ");
+      if (bracket != std::string::npos) why.erase(0, bracket + 2);
+      fail("expected one JSON object with numbers a double can hold, got '", show(text), "' (", why, ")");
     }
     if (!j.is_object()) fail("expected one JSON object {\"timestamp\": ms, ...}, got '", show(text), "'");
     const auto ts = j.find("timestamp");

@@ -479,6 +479,8 @@ TEST(TraceReaders, JsonlMalformed) {
                {"j_unsorted.jsonl:2: key \"timestamp\": unsorted timestamps", "line 1"});
   expect_error(jsonl("j_model.jsonl", "{\"timestamp\": 10, \"input_length\": 1, \"output_length\": 2, \"model\": 7}\n"),
                {"j_model.jsonl:1: key \"model\": expected a string"});
+  expect_error(jsonl("j_overflow.jsonl", "{\"timestamp\": 2e853, \"input_length\": 1, \"output_length\": 2}\n"),
+               {"j_overflow.jsonl:1: expected one JSON object", "number overflow parsing '2e853'"});
   expect_error(jsonl("j_cut.jsonl", ok + "{\"timestamp\": 11, \"input_le"), {"j_cut.jsonl:2:", "cut short"});
   // Extra keys are ignored; a complete last line without a line end is fine.
   const RequestTrace t = read_jsonl(
