@@ -14,6 +14,7 @@
 
 #include "comm/process_mesh.hpp"
 #include "common/cli.hpp"
+#include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/results.hpp"
@@ -38,7 +39,8 @@ struct Options {
   double lr = 0, min_lr_fraction = 0.1, weight_decay = 0.1, grad_clip = 1.0;
   std::string data_dir;
   std::int64_t eval_every = 0, eval_batches = 4, print_every = 1, skip = 2;
-  std::string device = "cpu", bucket_text = "25M", sparse_ffn_text;
+  std::string device = "cpu", bucket_text = "25M", sparse_ffn_text, precision_text = "fp32";
+  MatmulPrecision precision = MatmulPrecision::fp32;
   nn::NMPattern sparse_ffn{.n = 0, .m = 4, .v = 1};
   std::int64_t bucket_bytes = 0;
   std::uint64_t seed = 1;
@@ -51,13 +53,13 @@ struct Options {
             {"batch", batch}, {"steps", steps}, {"warmup", warmup}, {"lr", lr}, {"min_lr_fraction", min_lr_fraction},
             {"weight_decay", weight_decay}, {"grad_clip", grad_clip}, {"data", data_dir}, {"eval_every", eval_every},
             {"eval_batches", eval_batches}, {"print_every", print_every}, {"skip", skip}, {"device", device},
-            {"bucket", bucket_text}, {"sparse_ffn", sparse_ffn_text}, {"seed", seed}, {"out", out_dir},
-            {"threads", threads}};
+            {"precision", precision_text}, {"bucket", bucket_text}, {"sparse_ffn", sparse_ffn_text}, {"seed", seed},
+            {"out", out_dir}, {"threads", threads}};
   }
 
   nn::GptConfig gpt_config() const {
     return nn::GptConfig{.vocab = data::kByteVocab, .max_seq = seq, .layers = layers, .d_model = d_model,
-                         .heads = heads, .sparse_ffn = sparse_ffn};
+                         .heads = heads, .sparse_ffn = sparse_ffn, .precision = precision};
   }
 };
 
@@ -106,6 +108,7 @@ void finish_parsing(Options& o, const CLI::App& app) {
                        ": this build has no CUDA backend or this machine no GPU; build with the cuda preset and run "
                        "on a GPU node, or use --device cpu");
   o.bucket_bytes = cli::parse_bytes("--bucket", o.bucket_text);
+  o.precision = parse_matmul_precision(o.precision_text, "--precision");
   if (!o.sparse_ffn_text.empty()) {
     const NMLayout nm = cli::parse_nm_pattern("--sparse-ffn", o.sparse_ffn_text);
     o.sparse_ffn = nn::NMPattern{.n = nm.n, .m = nm.m, .v = nm.v};
@@ -131,15 +134,18 @@ double measure_sgemm_gflops() {
   return best;
 }
 
-// Datasheet peak of the GPU for the fp32 the CUDA backend computes in (CUDA cores, no TF32), in
-// GFLOP/s; 0 for a GPU not in the table. What "peak" means for MFU on a GPU.
-double gpu_fp32_peak_gflops([[maybe_unused]] int device, [[maybe_unused]] std::string& product) {
+// Datasheet peak of the GPU, in GFLOP/s, for the arithmetic the matmuls run in: fp32 on CUDA cores
+// (no TF32), or dense bf16 on tensor cores (no sparsity); 0 for a GPU not in the table. What "peak"
+// means for MFU on a GPU.
+double gpu_peak_gflops([[maybe_unused]] int device, [[maybe_unused]] MatmulPrecision precision,
+                       [[maybe_unused]] std::string& product) {
 #if MERIDIAN_HAVE_CUDA
   product = kernels::cuda::device_product(device);
   const auto has = [&](const char* s) { return product.find(s) != std::string::npos; };
-  if (has("H200")) return 67e3;
-  if (has("H100")) return has("PCIe") ? 51e3 : 67e3;
-  if (has("A100")) return 19.5e3;
+  const bool bf16 = precision == MatmulPrecision::bf16;
+  if (has("H200")) return bf16 ? 989.4e3 : 67e3;
+  if (has("H100")) return has("PCIe") ? (bf16 ? 756e3 : 51e3) : (bf16 ? 989.4e3 : 67e3);
+  if (has("A100")) return bf16 ? 312e3 : 19.5e3;
 #endif
   return 0.0;
 }
@@ -216,12 +222,15 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
                                .min_lr_fraction = static_cast<float>(o.min_lr_fraction)};
   dist::GptTrainer trainer(config, mesh, o.seed, to);
 
-  // MFU's denominator, summed over ranks: the measured sgemm rate (CPU) or the datasheet fp32 peak (GPU).
+  // MFU's denominator, summed over ranks: the measured sgemm rate (CPU, where bf16 is emulated on
+  // sgemm too) or the GPU's datasheet peak for the matmuls' precision.
   std::string product;
-  double peak = gpu ? gpu_fp32_peak_gflops(to.device.index, product) : measure_sgemm_gflops();
+  double peak = gpu ? gpu_peak_gflops(to.device.index, o.precision, product) : measure_sgemm_gflops();
   MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-  const std::string peak_kind = gpu ? cat("the datasheet fp32 peak of ", product.empty() ? "an unknown GPU" : product)
-                                    : std::string("the measured sgemm peak");
+  const std::string peak_kind =
+      gpu ? cat("the datasheet ", o.precision == MatmulPrecision::bf16 ? "dense bf16 tensor-core" : "fp32",
+                " peak of ", product.empty() ? "an unknown GPU" : product)
+          : std::string("the measured sgemm peak");
   const double flops_per_token = config.training_flops_per_token(o.seq);
 
   RunInfo info;
@@ -239,7 +248,11 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
            config.parameter_count(), " parameters",
            config.sparse() ? cat(" (MLP ", o.sparse_ffn_text, " sparse)") : std::string(), "; seq ", o.seq, ", batch ", o.batch, " sequences (", o.batch * o.seq,
            " tokens) per step; dp ", shape.dp, " x tp ", shape.tp, " x pp ", shape.pp, ", ", o.micro_batches,
-           " micro-batches", o.zero1 ? ", ZeRO-1" : "", "; ", runtime.threads(), " threads per rank");
+           " micro-batches", o.zero1 ? ", ZeRO-1" : "", "; matmuls ", matmul_precision_name(o.precision),
+           o.precision == MatmulPrecision::fp32 ? ""
+           : gpu                                ? " (fp32 accumulation)"
+                                                : " (emulated, fp32 accumulation)",
+           "; ", runtime.threads(), " threads per rank");
   log_info("data: ", corpus.source, ": ", corpus.train->size(), " train / ", corpus.val->size(),
            " validation tokens; MFU against ", peak_kind, ", ", peak, " GFLOP/s over ", runtime.world_size(),
            " ranks", peak > 0 ? "" : " (unknown: MFU not reported)");
@@ -292,7 +305,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
   const double mfu = peak > 0 ? mean_tps * flops_per_token / (peak * 1e9) : std::nan("");
   log_info("final: train loss ", losses.back(), " (first ", first_loss, "), validation loss ", last_val,
            " nats/byte; ", human_rate(mean_tps), " tok/s, ", mean_step * 1e3, " ms per step, MFU ", 100 * mfu,
-           "% of the measured sgemm peak (means over steps after the first ", o.skip, ")");
+           "% of ", peak_kind, " (means over steps after the first ", o.skip, ")");
   out.write_summary({{"final_train_loss", losses.back()},
                      {"first_train_loss", first_loss},
                      {"final_val_loss", last_val},
@@ -303,6 +316,7 @@ int run(const Options& o, Runtime& runtime, const std::vector<std::string>& comm
                      {"peak_gflops", peak},
                      {"flops_per_token", flops_per_token},
                      {"parameters", config.parameter_count()},
+                     {"precision", matmul_precision_name(o.precision)},
                      {"layout", {{"dp", shape.dp}, {"tp", shape.tp}, {"pp", shape.pp},
                                  {"micro_batches", o.micro_batches}, {"zero1", o.zero1}}},
                      {"model", {{"layers", o.layers}, {"d_model", o.d_model}, {"heads", o.heads}, {"seq", o.seq},
@@ -348,7 +362,10 @@ int main(int argc, char** argv) {
     app.add_option("--bucket", o.bucket_text, "Data-parallel all-reduce bucket size (K, M suffixes)");
     app.add_option("--sparse-ffn", o.sparse_ffn_text,
                    "N:M sparse MLP weights, n:m or n:m:v (e.g. 2:4), pruned by magnitude at initialisation");
-    app.add_option("--device", o.device, "cpu, or cuda (fp32 on each rank's GPU, NCCL between them)");
+    app.add_option("--device", o.device, "cpu, or cuda (each rank's GPU, NCCL between them)");
+    app.add_option("--precision", o.precision_text,
+                   "Matmuls: fp32, or bf16 (inputs rounded to bf16, fp32 accumulation; tensor cores on a GPU, "
+                   "emulated on the CPU); master weights, AdamW and the rest stay fp32");
     app.add_option("--seed", o.seed, "Seed of the initial weights and the data order");
     app.add_option("--out", o.out_dir, "Results directory: run.json, metrics.csv, summary.json");
     app.add_option("--threads", o.threads, "Compute threads per rank (0: automatic)");

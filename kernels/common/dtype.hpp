@@ -68,6 +68,14 @@ MERIDIAN_HD bf16 float_to_bf16(float f) {
 
 MERIDIAN_HD float bf16_to_float(bf16 h) { return bits_float(static_cast<std::uint32_t>(h.bits) << 16); }
 
+// f rounded to the nearest bf16 (ties to even), as a float.
+MERIDIAN_HD float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
+
+// How a matrix product computes: in fp32 throughout, or with its two inputs rounded to bf16 and the
+// products accumulated and returned in fp32 (the arithmetic of a bf16 tensor-core GEMM with an fp32
+// output).
+enum class MatmulPrecision : std::uint8_t { fp32, bf16 };
+
 // IEEE binary16.
 struct f16 {
   std::uint16_t bits;

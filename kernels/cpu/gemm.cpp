@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/ops.hpp"
 
@@ -85,6 +86,41 @@ void gemm_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, st
     const float* a_p = a == nullptr ? a : a + p * stride_a;
     const float* b_p = b == nullptr ? b : b + p * stride_b;
     blas_gemm(ta, tb, g, alpha, a_p, b_p, beta, c + p * stride_c);
+  }
+}
+
+namespace {
+
+// The matrix stored at x (rows x cols, row stride ld) rounded to bf16, packed (row stride cols).
+void pack_rounded(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t ld, std::vector<float>& out) {
+  out.resize(static_cast<std::size_t>(rows * cols));
+  float* o = out.data();
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) o[i * cols + j] = round_to_bf16(x[i * ld + j]);
+}
+
+}  // namespace
+
+void gemm_bf16_inputs(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                      const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+                      float* c, std::int64_t ldc) {
+  detail::check_gemm("cpu::gemm_bf16_inputs", ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  // One pair of buffers per thread: the GPT's attention calls this from parallel loops.
+  thread_local std::vector<float> packed_a, packed_b;
+  const std::int64_t a_cols = ta == Trans::no ? k : m, b_cols = tb == Trans::no ? n : k;
+  pack_rounded(a, ta == Trans::no ? m : k, a_cols, lda, packed_a);
+  pack_rounded(b, tb == Trans::no ? k : n, b_cols, ldb, packed_b);
+  blas_gemm(ta, tb, blas_args(m, n, k, a_cols, b_cols, ldc), alpha, packed_a.data(), packed_b.data(), beta, c);
+}
+
+void gemm(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+          float* c, std::int64_t ldc) {
+  if (precision == MatmulPrecision::bf16) {
+    gemm_bf16_inputs(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  } else {
+    gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 }
 

@@ -73,5 +73,15 @@ void gemm_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, st
                           std::int64_t ldb, float beta, float* c, std::int64_t ldc,
                           std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
                           std::int64_t stride_c);
+// As the fp32 gemm, with A and B rounded to bf16 first (MatmulPrecision::bf16, emulated): the
+// products of the rounded values are accumulated and returned in fp32. The reference that the CUDA
+// backend's gemm_bf16_inputs is compared against; rounding costs a packed copy of A and B.
+void gemm_bf16_inputs(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                      const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+                      float* c, std::int64_t ldc);
+// gemm or gemm_bf16_inputs, as `precision` says.
+void gemm(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+          float* c, std::int64_t ldc);
 
 }  // namespace meridian::kernels::cpu

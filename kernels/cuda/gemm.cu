@@ -3,6 +3,7 @@
 // for C^T (n x m) = op(B)^T op(A)^T: operands swapped, transposes and leading dimensions unchanged.
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -38,6 +39,12 @@ DeviceBlas& device_blas() {
     auto fresh = std::make_unique<DeviceBlas>();
     CUBLAS_CHECK(cublasCreate(&fresh->handle));
     CUBLAS_CHECK(cublasSetMathMode(fresh->handle, CUBLAS_DEFAULT_MATH));  // fp32 stays fp32 (no TF32)
+    // The bf16-input products take their scratch from the device's stream-ordered pool on every
+    // call: keep what they give back in the pool instead of returning it to the driver at each sync.
+    cudaMemPool_t pool = nullptr;
+    CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    std::uint64_t keep = UINT64_MAX;
+    CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
     slot = std::move(fresh);
   }
   return *slot;
@@ -168,6 +175,126 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t 
                              stride_b, a, CUDA_R_16BF, g.lda, stride_a, &beta, c, CUDA_R_16BF, g.ldc,
                              stride_c, batches, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
                        });
+}
+
+// ---- fp32 operands rounded to bf16 for a tensor-core product ----
+
+namespace {
+
+constexpr int kPackThreads = 256;
+constexpr std::int64_t kPackMaxBlocks = 4096;  // grid-stride beyond this
+
+// dst = the `count` matrices at src (rows x cols, row stride ld, matrix p at src + p·stride) rounded
+// to bf16 and packed (row stride cols, matrix stride rows·cols).
+__global__ void pack_bf16_kernel(bf16* dst, const float* src, std::int64_t count, std::int64_t rows,
+                                 std::int64_t cols, std::int64_t ld, std::int64_t stride) {
+  const std::int64_t per = rows * cols, total = count * per;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / per, r = (i % per) / cols, j = i % cols;
+    dst[i] = float_to_bf16(src[p * stride + r * ld + j]);
+  }
+}
+
+void pack_bf16(bf16* dst, const float* src, std::int64_t count, std::int64_t rows, std::int64_t cols,
+               std::int64_t ld, std::int64_t stride, cudaStream_t stream) {
+  const std::int64_t total = count * rows * cols;
+  if (total == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min((total + kPackThreads - 1) / kPackThreads, kPackMaxBlocks));
+  pack_bf16_kernel<<<blocks, kPackThreads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+// Stream-ordered device scratch, given back in stream order (after the work enqueued with it).
+class StreamScratch {
+ public:
+  StreamScratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
+    CUDA_CHECK(cudaMallocAsync(&data_, std::max<std::size_t>(bytes, 256), stream));
+  }
+  ~StreamScratch() { (void)cudaFreeAsync(data_, stream_); }
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+  void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+  cudaStream_t stream_;
+};
+
+// The bf16-input product of `batch` matrices; arguments already checked. A stride of 0 (one matrix
+// shared by the batch) is packed once and stays shared.
+void bf16_inputs_product(const char* what, Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                         float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                         float beta, float* c, std::int64_t ldc, std::int64_t batch, std::int64_t stride_a,
+                         std::int64_t stride_b, std::int64_t stride_c, cudaStream_t stream) {
+  const std::int64_t a_rows = ta == Trans::no ? m : k, a_cols = ta == Trans::no ? k : m;
+  const std::int64_t b_rows = tb == Trans::no ? k : n, b_cols = tb == Trans::no ? n : k;
+  const std::int64_t a_count = stride_a == 0 ? 1 : batch, b_count = stride_b == 0 ? 1 : batch;
+  const std::int64_t a_elems = a_count * a_rows * a_cols, b_elems = b_count * b_rows * b_cols;
+  const std::int64_t a_space = (a_elems + 127) / 128 * 128;  // B's copy starts 256-byte aligned
+  const StreamScratch scratch(static_cast<std::size_t>(a_space + b_elems) * sizeof(bf16), stream);
+  bf16* pa = static_cast<bf16*>(scratch.data());
+  bf16* pb = pa + a_space;
+  pack_bf16(pa, a, a_count, a_rows, a_cols, lda, stride_a, stream);
+  pack_bf16(pb, b, b_count, b_rows, b_cols, ldb, stride_b, stream);
+  const ColumnMajor g = column_major(what, ta, tb, m, n, k, a_cols, b_cols, ldc);
+  const long long packed_stride_a = stride_a == 0 ? 0 : a_rows * a_cols;
+  const long long packed_stride_b = stride_b == 0 ? 0 : b_rows * b_cols;
+  const int batches = to_int(batch, what, "batch");
+  with_blas(stream, [&](cublasHandle_t h) {
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_b, g.op_a, g.rows, g.cols, g.k, &alpha, pb, CUDA_R_16BF, g.ldb,
+                                            packed_stride_b, pa, CUDA_R_16BF, g.lda, packed_stride_a, &beta, c,
+                                            CUDA_R_32F, g.ldc, stride_c, batches, CUBLAS_COMPUTE_32F,
+                                            CUBLAS_GEMM_DEFAULT));
+  });
+}
+
+}  // namespace
+
+void gemm_bf16_inputs(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                      const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                      std::int64_t ldc, cudaStream_t stream) {
+  const char* what = "cuda::gemm_bf16_inputs";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  if (m == 0 || n == 0) return;
+  bf16_inputs_product(what, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 0, 0, 0, stream);
+}
+
+void gemm_bf16_inputs_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                                      float alpha, const float* a, std::int64_t lda, const float* b,
+                                      std::int64_t ldb, float beta, float* c, std::int64_t ldc,
+                                      std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
+                                      std::int64_t stride_c, cudaStream_t stream) {
+  const char* what = "cuda::gemm_bf16_inputs_strided_batched";
+  detail::check_gemm(what, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  detail::check_gemm_batch(what, m, n, ldc, batch, stride_a, stride_b, stride_c);
+  if (m == 0 || n == 0 || batch == 0) return;
+  bf16_inputs_product(what, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, stride_a, stride_b,
+                      stride_c, stream);
+}
+
+void gemm(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, cudaStream_t stream) {
+  if (precision == MatmulPrecision::bf16) {
+    gemm_bf16_inputs(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
+  } else {
+    gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, stream);
+  }
+}
+
+void gemm_strided_batched(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n,
+                          std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b,
+                          std::int64_t ldb, float beta, float* c, std::int64_t ldc, std::int64_t batch,
+                          std::int64_t stride_a, std::int64_t stride_b, std::int64_t stride_c,
+                          cudaStream_t stream) {
+  if (precision == MatmulPrecision::bf16) {
+    gemm_bf16_inputs_strided_batched(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, stride_a,
+                                     stride_b, stride_c, stream);
+  } else {
+    gemm_strided_batched(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, batch, stride_a, stride_b,
+                         stride_c, stream);
+  }
 }
 
 }  // namespace meridian::kernels::cuda

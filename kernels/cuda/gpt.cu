@@ -371,14 +371,15 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 }
 
 void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n, std::int64_t in,
-                    std::int64_t out_features, cudaStream_t stream) {
+                    std::int64_t out_features, MatmulPrecision precision, cudaStream_t stream) {
   float beta = 0.f;
   if (bias != nullptr) {
     fill_rows_kernel<<<blocks_for(n * out_features), kThreads, 0, stream>>>(out, bias, n, out_features);
     check_launch();
     beta = 1.f;
   }
-  gemm(Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features, stream);
+  gemm(precision, Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features,
+       stream);
 }
 
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
@@ -388,36 +389,38 @@ void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t
 
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                      std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx,
-                     cudaStream_t stream) {
-  gemm(Trans::yes, Trans::no, in, out_features, n, 1.f, x, in, dout, out_features, 1.f, dw, out_features, stream);
+                     MatmulPrecision precision, cudaStream_t stream) {
+  gemm(precision, Trans::yes, Trans::no, in, out_features, n, 1.f, x, in, dout, out_features, 1.f, dw, out_features,
+       stream);
   if (dbias != nullptr) add_column_sums(dbias, dout, n, out_features, stream);
   if (dx != nullptr)
-    gemm(Trans::no, Trans::yes, n, in, out_features, 1.f, dout, out_features, w, out_features,
+    gemm(precision, Trans::no, Trans::yes, n, in, out_features, 1.f, dout, out_features, w, out_features,
          accumulate_dx ? 1.f : 0.f, dx, in, stream);
 }
 
 void attention_forward(float* out, float* att, const float* qkv, std::int64_t b, std::int64_t t, std::int64_t c,
-                       std::int64_t nh, cudaStream_t stream) {
+                       std::int64_t nh, MatmulPrecision precision, cudaStream_t stream) {
   const std::int64_t hs = c / nh;
   const float scale = 1.f / std::sqrt(static_cast<float>(hs));
   for (std::int64_t bi = 0; bi < b; ++bi) {
     const float* q = qkv + bi * t * 3 * c;
     float* a = att + bi * nh * t * t;
     // scores of every head of this sequence: (T, hs)·(T, hs)ᵀ, heads hs channels apart
-    gemm_strided_batched(Trans::no, Trans::yes, t, t, hs, scale, q, 3 * c, q + c, 3 * c, 0.f, a, t, nh, hs, hs, t * t,
-                         stream);
+    gemm_strided_batched(precision, Trans::no, Trans::yes, t, t, hs, scale, q, 3 * c, q + c, 3 * c, 0.f, a, t, nh, hs,
+                         hs, t * t, stream);
   }
   causal_softmax_kernel<<<blocks_for_rows(b * nh * t), kThreads, 0, stream>>>(att, b * nh * t, t);
   check_launch();
   for (std::int64_t bi = 0; bi < b; ++bi) {
     const float* v = qkv + bi * t * 3 * c + 2 * c;
-    gemm_strided_batched(Trans::no, Trans::no, t, hs, t, 1.f, att + bi * nh * t * t, t, v, 3 * c, 0.f,
+    gemm_strided_batched(precision, Trans::no, Trans::no, t, hs, t, 1.f, att + bi * nh * t * t, t, v, 3 * c, 0.f,
                          out + bi * t * c, c, nh, t * t, hs, hs, stream);
   }
 }
 
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att,
-                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh, cudaStream_t stream) {
+                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh, MatmulPrecision precision,
+                        cudaStream_t stream) {
   const std::int64_t hs = c / nh;
   const float scale = 1.f / std::sqrt(static_cast<float>(hs));
   for (std::int64_t bi = 0; bi < b; ++bi) {
@@ -426,8 +429,10 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
     const float* a = att + bi * nh * t * t;
     float* ds = scratch + bi * nh * t * t;
     float* dv = dqkv + bi * t * 3 * c + 2 * c;
-    gemm_strided_batched(Trans::no, Trans::yes, t, t, hs, 1.f, d, c, v, 3 * c, 0.f, ds, t, nh, hs, hs, t * t, stream);
-    gemm_strided_batched(Trans::yes, Trans::no, t, hs, t, 1.f, a, t, d, c, 0.f, dv, 3 * c, nh, t * t, hs, hs, stream);
+    gemm_strided_batched(precision, Trans::no, Trans::yes, t, t, hs, 1.f, d, c, v, 3 * c, 0.f, ds, t, nh, hs, hs,
+                         t * t, stream);
+    gemm_strided_batched(precision, Trans::yes, Trans::no, t, hs, t, 1.f, a, t, d, c, 0.f, dv, 3 * c, nh, t * t, hs,
+                         hs, stream);
   }
   softmax_backward_kernel<<<blocks_for_rows(b * nh * t), kThreads, 0, stream>>>(scratch, att, b * nh * t, t);
   check_launch();
@@ -435,10 +440,10 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
     const float* q = qkv + bi * t * 3 * c;
     const float* ds = scratch + bi * nh * t * t;
     float* dq = dqkv + bi * t * 3 * c;
-    gemm_strided_batched(Trans::no, Trans::no, t, hs, t, scale, ds, t, q + c, 3 * c, 0.f, dq, 3 * c, nh, t * t, hs, hs,
-                         stream);
-    gemm_strided_batched(Trans::yes, Trans::no, t, hs, t, scale, ds, t, q, 3 * c, 0.f, dq + c, 3 * c, nh, t * t, hs,
-                         hs, stream);
+    gemm_strided_batched(precision, Trans::no, Trans::no, t, hs, t, scale, ds, t, q + c, 3 * c, 0.f, dq, 3 * c, nh,
+                         t * t, hs, hs, stream);
+    gemm_strided_batched(precision, Trans::yes, Trans::no, t, hs, t, scale, ds, t, q, 3 * c, 0.f, dq + c, 3 * c, nh,
+                         t * t, hs, hs, stream);
   }
 }
 

@@ -2,12 +2,15 @@
 // lib/nn/gpt_kernels.hpp (the CPU kernels the tests compare against) plus a trailing stream. Shapes in
 // llm.c's convention: B batch, T time, C channels, N = B·T rows, NH heads of hs = C/NH channels.
 // Every reduction is written without atomics (fixed orders), so results do not vary between runs.
-// Matmuls go to cuBLAS through kernels/cuda/ops.hpp. Host-compilable (g++).
+// Matmuls go to cuBLAS through kernels/cuda/ops.hpp: fp32 (CUDA cores), or bf16 inputs on tensor cores
+// with fp32 accumulation where a function takes MatmulPrecision::bf16. Host-compilable (g++).
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+
+#include "kernels/common/dtype.hpp"
 
 namespace meridian::kernels::cuda::gpt {
 
@@ -30,16 +33,19 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 std::int64_t layernorm_backward_scratch_floats(std::int64_t n, std::int64_t c);
 
 void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n, std::int64_t in,
-                    std::int64_t out_features, cudaStream_t stream = nullptr);
+                    std::int64_t out_features, MatmulPrecision precision = MatmulPrecision::fp32,
+                    cudaStream_t stream = nullptr);
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                      std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx,
-                     cudaStream_t stream = nullptr);
+                     MatmulPrecision precision = MatmulPrecision::fp32, cudaStream_t stream = nullptr);
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols, cudaStream_t stream = nullptr);
 
 void attention_forward(float* out, float* att, const float* qkv, std::int64_t b, std::int64_t t, std::int64_t c,
-                       std::int64_t nh, cudaStream_t stream = nullptr);
+                       std::int64_t nh, MatmulPrecision precision = MatmulPrecision::fp32,
+                       cudaStream_t stream = nullptr);
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att,
-                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh, cudaStream_t stream = nullptr);
+                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh,
+                        MatmulPrecision precision = MatmulPrecision::fp32, cudaStream_t stream = nullptr);
 
 void gelu_forward(float* out, const float* x, std::int64_t n, cudaStream_t stream = nullptr);
 void gelu_backward(float* dx, const float* x, const float* dout, std::int64_t n, cudaStream_t stream = nullptr);

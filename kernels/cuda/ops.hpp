@@ -107,4 +107,26 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t 
                                std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
                                std::int64_t stride_c, cudaStream_t stream = nullptr);
 
+// fp32 A, B and C with A and B rounded to bf16 on the device first (MatmulPrecision::bf16): a bf16
+// tensor-core product, accumulated and returned in fp32 (CUBLAS_COMPUTE_32F). The rounded copies
+// live in stream-ordered scratch memory. Matches cpu::gemm_bf16_inputs up to the order of the fp32
+// accumulation.
+void gemm_bf16_inputs(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                      const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                      std::int64_t ldc, cudaStream_t stream = nullptr);
+void gemm_bf16_inputs_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+                                      float alpha, const float* a, std::int64_t lda, const float* b,
+                                      std::int64_t ldb, float beta, float* c, std::int64_t ldc,
+                                      std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
+                                      std::int64_t stride_c, cudaStream_t stream = nullptr);
+// The fp32 product or the one with bf16 inputs, as `precision` says.
+void gemm(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, cudaStream_t stream = nullptr);
+void gemm_strided_batched(MatmulPrecision precision, Trans ta, Trans tb, std::int64_t m, std::int64_t n,
+                          std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b,
+                          std::int64_t ldb, float beta, float* c, std::int64_t ldc, std::int64_t batch,
+                          std::int64_t stride_a, std::int64_t stride_b, std::int64_t stride_c,
+                          cudaStream_t stream = nullptr);
+
 }  // namespace meridian::kernels::cuda

@@ -16,4 +16,12 @@ DType parse_dtype(std::string_view name) {
   throw InputError(cat("dtype '", name, "' is not one of f32, f64, bf16, f16, i32, i64, u8"));
 }
 
+MatmulPrecision parse_matmul_precision(std::string_view name, std::string_view what) {
+  if (name == "fp32" || name == "f32") return MatmulPrecision::fp32;
+  if (name == "bf16") return MatmulPrecision::bf16;
+  throw InputError(cat(what, " '", name, "': use fp32 (matmuls in fp32) or bf16 (bf16 inputs, fp32 accumulation)"));
+}
+
+const char* matmul_precision_name(MatmulPrecision p) { return p == MatmulPrecision::bf16 ? "bf16" : "fp32"; }
+
 }  // namespace meridian

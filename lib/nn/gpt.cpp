@@ -157,16 +157,17 @@ void layernorm_backward(bool cuda, float* dx, float* dw, float* db, const float*
   gpt::layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, n, c);
 }
 
-void gemm(bool cuda, kernels::Trans ta, kernels::Trans tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+void gemm(bool cuda, MatmulPrecision precision, kernels::Trans ta, kernels::Trans tb, std::int64_t m, std::int64_t n,
+          std::int64_t k, float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta,
+          float* c, std::int64_t ldc) {
 #if MERIDIAN_HAVE_CUDA
   if (cuda) {
-    kernels::cuda::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    kernels::cuda::gemm(precision, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
 #endif
   (void)cuda;
-  kernels::cpu::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  kernels::cpu::gemm(precision, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 std::int64_t layernorm_scratch_floats(bool cuda, std::int64_t n, std::int64_t c) {
@@ -230,6 +231,9 @@ void GptConfig::validate(int tp, int pp) const {
                            "MLP width per tensor-parallel rank, 4 x d_model / tp = ", width,
                            ", so that every shard is pruned as the whole weight is"));
   }
+  if (sparse() && precision == MatmulPrecision::bf16)
+    throw InputError(cat("--precision bf16 with --sparse-ffn ", sparse_ffn.n, ":", sparse_ffn.m, ":", sparse_ffn.v,
+                         ": the N:M sparse MLP computes in fp32 only; use --precision fp32 or a dense MLP"));
   if (padded_vocab() % tp != 0)
     throw InputError(cat("the padded vocabulary of ", padded_vocab(), " rows does not split over --tp ", tp,
                      "; use a --tp that divides ", kVocabMultiple));
@@ -447,6 +451,7 @@ const Tensor& GptStage::logits(int micro_batch) const {
 }
 
 void GptStage::run_blocks_forward(Activations& a) {
+  const MatmulPrecision mp = config_.precision;
   const std::int64_t b = a.b, t = a.t, n = b * t;
   for (int l = 0; l < layer_count(); ++l) {
     Block& k = *blocks_[static_cast<std::size_t>(l)];
@@ -454,9 +459,9 @@ void GptStage::run_blocks_forward(Activations& a) {
     const float* x = f32(a.res[static_cast<std::size_t>(l)]);
     on::layernorm_forward(cuda_, f32(y.ln1), f32(y.ln1_mean), f32(y.ln1_rstd), x, f32(k.ln1_w.value), f32(k.ln1_b.value), n,
                            c_);
-    on::linear_forward(cuda_, f32(y.qkv), f32(y.ln1), f32(k.qkv_w.value), f32(k.qkv_b.value), n, c_, 3 * c_local_);
-    on::attention_forward(cuda_, f32(y.atty), f32(y.att), f32(y.qkv), b, t, c_local_, heads_local_);
-    on::linear_forward(cuda_, f32(a.tmp), f32(y.atty), f32(k.proj_w.value), nullptr, n, c_local_, c_);
+    on::linear_forward(cuda_, f32(y.qkv), f32(y.ln1), f32(k.qkv_w.value), f32(k.qkv_b.value), n, c_, 3 * c_local_, mp);
+    on::attention_forward(cuda_, f32(y.atty), f32(y.att), f32(y.qkv), b, t, c_local_, heads_local_, mp);
+    on::linear_forward(cuda_, f32(a.tmp), f32(y.atty), f32(k.proj_w.value), nullptr, n, c_local_, c_, mp);
     tp_.all_reduce_sum({f32(a.tmp), static_cast<std::size_t>(n * c_)});
     on::bias_residual_forward(cuda_, f32(y.res2), x, f32(a.tmp), f32(k.proj_b.value), n, c_);
     on::layernorm_forward(cuda_, f32(y.ln2), f32(y.ln2_mean), f32(y.ln2_rstd), f32(y.res2), f32(k.ln2_w.value),
@@ -465,14 +470,14 @@ void GptStage::run_blocks_forward(Activations& a) {
       gpt::nm_linear_forward(f32(y.fc), f32(y.ln2), f32(k.fc_w.value), k.fc_index.data<std::uint8_t>(), k.fc_layout,
                              f32(k.fc_b.value), n);
     } else {
-      on::linear_forward(cuda_, f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_);
+      on::linear_forward(cuda_, f32(y.fc), f32(y.ln2), f32(k.fc_w.value), f32(k.fc_b.value), n, c_, ff_local_, mp);
     }
     on::gelu_forward(cuda_, f32(y.fc_gelu), f32(y.fc), n * ff_local_);
     if (config_.sparse()) {
       gpt::nm_linear_forward(f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), k.fcp_index.data<std::uint8_t>(),
                              k.fcp_layout, nullptr, n);
     } else {
-      on::linear_forward(cuda_, f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_);
+      on::linear_forward(cuda_, f32(a.tmp), f32(y.fc_gelu), f32(k.fcp_w.value), nullptr, n, ff_local_, c_, mp);
     }
     tp_.all_reduce_sum({f32(a.tmp), static_cast<std::size_t>(n * c_)});
     on::bias_residual_forward(cuda_, f32(a.res[static_cast<std::size_t>(l) + 1]), f32(y.res2), f32(a.tmp),
@@ -527,13 +532,14 @@ double GptStage::forward_loss(int micro_batch, const Tensor& input, const Tensor
   MERIDIAN_CHECK(is_last(), "GptStage::forward_loss: only the last stage computes the loss");
   Activations& a = run_forward(micro_batch, input, &targets);
   const std::int64_t n = a.b * a.t;
+  const MatmulPrecision mp = config_.precision;
 
   // Final LayerNorm and the head: logits (N, V/tp) = lnf · wte_localᵀ.
   on::layernorm_forward(cuda_, f32(a.lnf), f32(a.lnf_mean), f32(a.lnf_rstd), f32(a.res.back()), f32(lnf_w_->value),
                          f32(lnf_b_->value), n, c_);
   float* logits = f32(a.logits);
   const std::int64_t vl = vocab_local_;
-  on::gemm(cuda_, kernels::Trans::no, kernels::Trans::yes, n, vl, c_, 1.f, f32(a.lnf), c_, f32(wte_->value), c_,
+  on::gemm(cuda_, mp, kernels::Trans::no, kernels::Trans::yes, n, vl, c_, 1.f, f32(a.lnf), c_, f32(wte_->value), c_,
                      0.f, logits, vl);
 
   // Vocabulary-parallel cross-entropy: row maxima, then the sums of exponentials and the target's
@@ -576,6 +582,7 @@ void GptStage::ensure_scratch(std::int64_t b, std::int64_t t) {
 }
 
 void GptStage::run_blocks_backward(Activations& a, float* dres) {
+  const MatmulPrecision mp = config_.precision;
   const std::int64_t b = a.b, t = a.t, n = b * t;
   float* dtmp = f32(dtmp_);
   for (int l = layer_count() - 1; l >= 0; --l) {
@@ -588,7 +595,7 @@ void GptStage::run_blocks_backward(Activations& a, float* dres) {
                               k.fcp_index.data<std::uint8_t>(), k.fcp_layout, n);
     } else {
       on::linear_backward(cuda_, dfc, f32(k.fcp_w.grad), f32(k.fcp_b.grad), dres, f32(y.fc_gelu), f32(k.fcp_w.value), n,
-                           ff_local_, c_, false);
+                           ff_local_, c_, false, mp);
     }
     on::gelu_backward(cuda_, dfc, f32(y.fc), dfc, n * ff_local_);
     if (config_.sparse()) {
@@ -596,7 +603,7 @@ void GptStage::run_blocks_backward(Activations& a, float* dres) {
                               k.fc_index.data<std::uint8_t>(), k.fc_layout, n);
     } else {
       on::linear_backward(cuda_, dtmp, f32(k.fc_w.grad), f32(k.fc_b.grad), dfc, f32(y.ln2), f32(k.fc_w.value), n, c_,
-                           ff_local_, false);
+                           ff_local_, false, mp);
     }
     tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
     on::layernorm_backward(cuda_, dres, f32(k.ln2_w.grad), f32(k.ln2_b.grad), dtmp, f32(y.res2), f32(k.ln2_w.value),
@@ -605,10 +612,10 @@ void GptStage::run_blocks_backward(Activations& a, float* dres) {
     float* datty = f32(datty_);
     float* dqkv = f32(dqkv_);
     on::linear_backward(cuda_, datty, f32(k.proj_w.grad), f32(k.proj_b.grad), dres, f32(y.atty), f32(k.proj_w.value), n,
-                         c_local_, c_, false);
-    on::attention_backward(cuda_, dqkv, f32(datt_), datty, f32(y.qkv), f32(y.att), b, t, c_local_, heads_local_);
+                         c_local_, c_, false, mp);
+    on::attention_backward(cuda_, dqkv, f32(datt_), datty, f32(y.qkv), f32(y.att), b, t, c_local_, heads_local_, mp);
     on::linear_backward(cuda_, dtmp, f32(k.qkv_w.grad), f32(k.qkv_b.grad), dqkv, f32(y.ln1), f32(k.qkv_w.value), n, c_,
-                         3 * c_local_, false);
+                         3 * c_local_, false, mp);
     tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
     on::layernorm_backward(cuda_, dres, f32(k.ln1_w.grad), f32(k.ln1_b.grad), dtmp, f32(a.res[static_cast<std::size_t>(l)]),
                             f32(k.ln1_w.value), f32(y.ln1_mean), f32(y.ln1_rstd), n, c_, f32(ln_scratch_));
@@ -651,14 +658,15 @@ Tensor GptStage::backward_loss(int micro_batch, float loss_scale) {
   ensure_scratch(b, t);
   const std::int64_t vl = vocab_local_;
   const std::int64_t valid = std::clamp<std::int64_t>(config_.vocab - vocab_begin_, 0, vl);
+  const MatmulPrecision mp = config_.precision;
   float* dl = f32(dlogits_);
   on::cross_entropy_backward(cuda_, dl, f32(a.logits), f32(a.lse), a.targets.data<std::int32_t>(), vocab_begin_, n, vl,
                              valid, loss_scale / static_cast<float>(n));
   // Head: dwte += dlogitsᵀ · lnf, dlnf = dlogits · wte (partial over the vocabulary shards).
   float* dtmp = f32(dtmp_);
-  on::gemm(cuda_, kernels::Trans::yes, kernels::Trans::no, vl, c_, n, 1.f, dl, vl, f32(a.lnf), c_, 1.f,
+  on::gemm(cuda_, mp, kernels::Trans::yes, kernels::Trans::no, vl, c_, n, 1.f, dl, vl, f32(a.lnf), c_, 1.f,
                      f32(wte_->grad), c_);
-  on::gemm(cuda_, kernels::Trans::no, kernels::Trans::no, n, c_, vl, 1.f, dl, vl, f32(wte_->value), c_, 0.f, dtmp,
+  on::gemm(cuda_, mp, kernels::Trans::no, kernels::Trans::no, n, c_, vl, 1.f, dl, vl, f32(wte_->value), c_, 0.f, dtmp,
                      c_);
   tp_.all_reduce_sum({dtmp, static_cast<std::size_t>(n * c_)});
   float* dres = f32(dres_);

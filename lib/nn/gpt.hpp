@@ -34,6 +34,11 @@ struct GptConfig {
   // choice per v output columns), pruned once by magnitude from the initial values and fixed; the
   // kept values are the parameters. n = 0: dense.
   NMPattern sparse_ffn{.n = 0, .m = 4, .v = 1};
+  // How the matmuls compute (the linear layers, attention's two products, the LM head): fp32, or bf16
+  // mixed precision — their inputs rounded to bf16, products accumulated and returned in fp32 (bf16
+  // tensor cores on a GPU, emulated on the CPU). Everything else (embeddings, LayerNorm, softmax,
+  // GELU, the loss, the fp32 master weights and AdamW) stays fp32.
+  MatmulPrecision precision = MatmulPrecision::fp32;
 
   bool sparse() const { return sparse_ffn.n > 0; }
 
@@ -49,7 +54,8 @@ struct GptConfig {
   double training_flops_per_token(std::int64_t t) const;
   // InputError naming the option (--layers, --heads, --d-model, --tp, --pp, --sparse-ffn, ...) when the
   // shape is impossible or does not split over tp tensor-parallel ranks and pp pipeline stages (a
-  // sparse MLP also needs m and v to divide 4·d_model/tp, so that every shard is pruned as the whole).
+  // sparse MLP also needs m and v to divide 4·d_model/tp, so that every shard is pruned as the whole,
+  // and fp32 matmuls).
   void validate(int tp, int pp) const;
 };
 
@@ -67,7 +73,7 @@ class GptStage {
   // outlive the stage). Initial values as GPT-2 (weights N(0, 0.02), the two residual projections
   // N(0, 0.02/sqrt(2·layers)), wpe N(0, 0.01), biases 0, LayerNorm gains 1) drawn per element of the
   // FULL tensor from counter-based streams under `seed`: every layout holds the same model. On
-  // `device` cuda every tensor lives on the GPU and the kernels are kernels/cuda/gpt's (fp32); `tp`
+  // `device` cuda every tensor lives on the GPU and the kernels are kernels/cuda/gpt's; `tp`
   // must then reduce device memory (an NCCL group).
   GptStage(const GptConfig& config, int stage, int stages, TpGroup& tp, std::uint64_t seed,
            Device device = Device::cpu());

@@ -134,7 +134,7 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 }
 
 void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n,
-                    std::int64_t in, std::int64_t out_features) {
+                    std::int64_t in, std::int64_t out_features, MatmulPrecision precision) {
   float beta = 0.f;
   if (bias != nullptr) {
     host_for("meridian::nn::gpt::linear_bias", n, out_features, [=](std::int64_t i) {
@@ -142,7 +142,7 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
     });
     beta = 1.f;
   }
-  gemm(Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features);
+  gemm(precision, Trans::no, Trans::no, n, out_features, in, 1.f, x, in, w, out_features, beta, out, out_features);
 }
 
 void nm_linear_forward(float* out, const float* x, const float* values, const std::uint8_t* index,
@@ -178,17 +178,18 @@ void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t
 }
 
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                     std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx) {
-  gemm(Trans::yes, Trans::no, in, out_features, n, 1.f, x, in, dout, out_features, 1.f, dw, out_features);
+                     std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx,
+                     MatmulPrecision precision) {
+  gemm(precision, Trans::yes, Trans::no, in, out_features, n, 1.f, x, in, dout, out_features, 1.f, dw, out_features);
   if (dbias != nullptr) add_column_sums(dbias, dout, n, out_features);
   if (dx != nullptr) {
-    gemm(Trans::no, Trans::yes, n, in, out_features, 1.f, dout, out_features, w, out_features,
+    gemm(precision, Trans::no, Trans::yes, n, in, out_features, 1.f, dout, out_features, w, out_features,
          accumulate_dx ? 1.f : 0.f, dx, in);
   }
 }
 
 void attention_forward(float* out, float* att, const float* qkv, std::int64_t b, std::int64_t t, std::int64_t c,
-                       std::int64_t nh) {
+                       std::int64_t nh, MatmulPrecision precision) {
   const std::int64_t hs = c / nh;
   const float scale = 1.f / std::sqrt(static_cast<float>(hs));
   host_for("meridian::nn::gpt::attention_forward", b * nh, 4 * t * t * hs, [=](std::int64_t bh) {
@@ -198,7 +199,7 @@ void attention_forward(float* out, float* att, const float* qkv, std::int64_t b,
     const float* v = q + 2 * c;
     float* a = att + bh * t * t;
     // scores (T, T) = q·kᵀ / sqrt(hs); the upper triangle is computed and then discarded
-    gemm(Trans::no, Trans::yes, t, t, hs, scale, q, 3 * c, k, 3 * c, 0.f, a, t);
+    gemm(precision, Trans::no, Trans::yes, t, t, hs, scale, q, 3 * c, k, 3 * c, 0.f, a, t);
     for (std::int64_t i = 0; i < t; ++i) {
       float* row = a + i * t;
       float mx = row[0];
@@ -212,12 +213,13 @@ void attention_forward(float* out, float* att, const float* qkv, std::int64_t b,
       for (std::int64_t j = 0; j <= i; ++j) row[j] *= inv;
       std::fill(row + i + 1, row + t, 0.f);
     }
-    gemm(Trans::no, Trans::no, t, hs, t, 1.f, a, t, v, 3 * c, 0.f, out + bi * t * c + h * hs, c);
+    gemm(precision, Trans::no, Trans::no, t, hs, t, 1.f, a, t, v, 3 * c, 0.f, out + bi * t * c + h * hs, c);
   });
 }
 
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att,
-                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh) {
+                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh,
+                        MatmulPrecision precision) {
   const std::int64_t hs = c / nh;
   const float scale = 1.f / std::sqrt(static_cast<float>(hs));
   host_for("meridian::nn::gpt::attention_backward", b * nh, 8 * t * t * hs, [=](std::int64_t bh) {
@@ -232,8 +234,8 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
     const float* a = att + bh * t * t;
     const float* d = dout + bi * t * c + h * hs;
     float* ds = scratch + bh * t * t;
-    gemm(Trans::no, Trans::yes, t, t, hs, 1.f, d, c, v, 3 * c, 0.f, ds, t);  // dP = dout·vᵀ
-    gemm(Trans::yes, Trans::no, t, hs, t, 1.f, a, t, d, c, 0.f, dv, 3 * c);  // dv = Pᵀ·dout
+    gemm(precision, Trans::no, Trans::yes, t, t, hs, 1.f, d, c, v, 3 * c, 0.f, ds, t);  // dP = dout·vᵀ
+    gemm(precision, Trans::yes, Trans::no, t, hs, t, 1.f, a, t, d, c, 0.f, dv, 3 * c);  // dv = Pᵀ·dout
     // softmax backward, row by row: dS = P ∘ (dP − Σ_j P·dP)
     for (std::int64_t i = 0; i < t; ++i) {
       const float* p = a + i * t;
@@ -243,8 +245,8 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
       for (std::int64_t j = 0; j <= i; ++j) row[j] = p[j] * (row[j] - dot);
       std::fill(row + i + 1, row + t, 0.f);
     }
-    gemm(Trans::no, Trans::no, t, hs, t, scale, ds, t, k, 3 * c, 0.f, dq, 3 * c);   // dq = dS·k / √hs
-    gemm(Trans::yes, Trans::no, t, hs, t, scale, ds, t, q, 3 * c, 0.f, dk, 3 * c);  // dk = dSᵀ·q / √hs
+    gemm(precision, Trans::no, Trans::no, t, hs, t, scale, ds, t, k, 3 * c, 0.f, dq, 3 * c);   // dq = dS·k / √hs
+    gemm(precision, Trans::yes, Trans::no, t, hs, t, scale, ds, t, q, 3 * c, 0.f, dk, 3 * c);  // dk = dSᵀ·q / √hs
   });
 }
 

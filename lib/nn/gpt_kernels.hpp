@@ -2,12 +2,14 @@
 // backward, on raw host memory. Shapes in llm.c's convention: B batch, T time, C channels, N = B·T
 // rows, NH heads of hs = C/NH channels; "x is (N, C)" means row n = b·T + t holds C floats.
 // Backward functions ADD into parameter gradients (micro-batches accumulate); what they do to the
-// input gradient is stated per function. Matmuls go to OpenBLAS (kernels/cpu gemm); loops run on the
-// Kokkos host space through nn::host_for.
+// input gradient is stated per function. Matmuls go to OpenBLAS (kernels/cpu gemm), in fp32 or, where
+// a function takes MatmulPrecision::bf16, with their inputs rounded to bf16 (kernels/common/dtype.hpp);
+// loops run on the Kokkos host space through nn::host_for.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/common/dtype.hpp"
 #include "kernels/common/nm_layout.hpp"
 
 namespace meridian::nn::gpt {
@@ -34,11 +36,13 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 
 // out (N, out) = x (N, in) · w (in, out) + bias (out; may be null).
 void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n,
-                    std::int64_t in, std::int64_t out_features);
+                    std::int64_t in, std::int64_t out_features,
+                    MatmulPrecision precision = MatmulPrecision::fp32);
 // dw (in, out) += xᵀ·dout; dbias (out; may be null) += column sums of dout; dx (N, in) = dout·wᵀ, or
 // += when accumulate_dx; dx may be null (not wanted).
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                     std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx);
+                     std::int64_t n, std::int64_t in, std::int64_t out_features, bool accumulate_dx,
+                     MatmulPrecision precision = MatmulPrecision::fp32);
 // The same with W N:M sparse along `in` (layout.k = in, layout.cols = out): W held as its kept values
 // (kept_rows, out) and their u8 index (kernels/common/nm_layout.hpp), through the N:M SpMM kernels.
 void nm_linear_forward(float* out, const float* x, const float* values, const std::uint8_t* index,
@@ -53,10 +57,11 @@ void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t
 // [h·hs, (h+1)·hs) of each; out (B, T, C); att (B, NH, T, T) keeps the softmax probabilities (zero
 // above the diagonal) for backward. Scores are scaled by 1/sqrt(hs).
 void attention_forward(float* out, float* att, const float* qkv, std::int64_t b, std::int64_t t, std::int64_t c,
-                       std::int64_t nh);
+                       std::int64_t nh, MatmulPrecision precision = MatmulPrecision::fp32);
 // dqkv (B, T, 3C) = the gradient with respect to qkv (overwritten); scratch is (B, NH, T, T).
 void attention_backward(float* dqkv, float* scratch, const float* dout, const float* qkv, const float* att,
-                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh);
+                        std::int64_t b, std::int64_t t, std::int64_t c, std::int64_t nh,
+                        MatmulPrecision precision = MatmulPrecision::fp32);
 
 // GELU, tanh approximation: out = ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
 void gelu_forward(float* out, const float* x, std::int64_t n);

@@ -206,9 +206,17 @@ TEST_F(CudaGpt, AdamWMatchesItsFormula) {
 
 // The whole stage on the GPU against the same stage on the CPU: the first step's loss and every
 // gradient, then ten steps of plain SGD with the losses compared at each (the backends' "first 10
-// losses agree" target, at the kernels' float tolerance).
-TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) {
+// losses agree" target). fp32: at the kernels' float tolerance. bf16: both backends round the same
+// matmul inputs, but the fp32 accumulation orders differ, and a difference of an ulp moves some
+// roundings to the next bf16 value — at initialisation whole rows of attention probabilities sit
+// alike, so they move together. Measured on the CPU by perturbing the weights by 2e-7 and 2e-6
+// (relative): losses 7e-6 and 9e-6 apart, gradients up to 3e-3 apart (relative L2 per tensor); the
+// bounds below are 10x that. That the rounding itself is right is GemmBf16Inputs*'s job.
+void check_stage_against_cpu(MatmulPrecision precision) {
+  const bool bf16 = precision == MatmulPrecision::bf16;
+  const double loss_rel = bf16 ? 1e-4 : 1e-5;
   nn::GptConfig config;
+  config.precision = precision;
   config.vocab = 257;
   config.max_seq = 16;
   config.layers = 2;
@@ -227,7 +235,7 @@ TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) {
     cpu.zero_grad();
     gpu.zero_grad();
     const double lc = cpu.forward_loss(0, in, tg), lg = gpu.forward_loss(0, in, tg);
-    EXPECT_NEAR(lg, lc, 1e-5 * lc) << "step " << step;
+    EXPECT_NEAR(lg, lc, loss_rel * lc) << "step " << step;
     cpu.backward_loss(0, 1.f);
     gpu.backward_loss(0, 1.f);
     for (std::size_t k = 0; k < cpu.parameters().size(); ++k) {
@@ -236,18 +244,27 @@ TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) {
       if (step == 0) {
         const auto want = pc.grad.to_vector();
         const auto got = pg.grad.to_vector();
-        double scale = 1e-9, err = 0;
+        double scale = 1e-9, err = 0, norm = 1e-30, diff = 0;
         for (std::size_t i = 0; i < want.size(); ++i) {
           scale = std::max(scale, std::abs(want[i]));
           err = std::max(err, std::abs(got[i] - want[i]));
+          norm += want[i] * want[i];
+          diff += (got[i] - want[i]) * (got[i] - want[i]);
         }
-        EXPECT_LE(err, 1e-4 * scale) << pc.name;
+        if (bf16) {
+          EXPECT_LE(std::sqrt(diff / norm), 3e-2) << pc.name;
+        } else {
+          EXPECT_LE(err, 1e-4 * scale) << pc.name;
+        }
       }
       ops::axpy(-0.05f, pc.grad, pc.value);
       ops::axpy(-0.05f, pg.grad, pg.value);
     }
   }
 }
+
+TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) { check_stage_against_cpu(MatmulPrecision::fp32); }
+TEST_F(CudaGpt, Bf16StageMatchesTheEmulatedCpuStageForTenSteps) { check_stage_against_cpu(MatmulPrecision::bf16); }
 
 }  // namespace
 }  // namespace meridian

@@ -418,6 +418,60 @@ TEST_F(CudaKernels, GemmBf16MatchesReference) {
   }
 }
 
+// fp32 operands rounded to bf16 on the device: the exact product of the rounded operands up to fp32
+// accumulation error, like cpu::gemm_bf16_inputs, and far from the unrounded product. The batched
+// form with a shared B (stride 0) and strided views with gaps, as attention uses it.
+TEST_F(CudaKernels, GemmBf16InputsIsTheProductOfTheRoundedOperands) {
+  const Trans both[] = {Trans::no, Trans::yes};
+  const auto rounded = [](std::vector<float> v) {
+    for (float& x : v) x = meridian::round_to_bf16(x);
+    return v;
+  };
+  const double eps32 = std::numeric_limits<float>::epsilon();
+  for (const Trans ta : both) {
+    for (const Trans tb : both) {
+      const GemmShape s = padded_shape(ta, tb, 67, 45, 129);
+      SCOPED_TRACE(shape_name(s));
+      const std::vector<float> a = random_floats(s.a_rows() * s.lda, 80), b = random_floats(s.b_rows() * s.ldb, 81);
+      const std::vector<float> c0 = random_floats(s.m * s.ldc, 82);
+      DeviceBuffer<float> da(a), db(b), dc(c0);
+      cuda::gemm_bf16_inputs(ta, tb, s.m, s.n, s.k, 1.25f, da.data(), s.lda, db.data(), s.ldb, -0.5f, dc.data(),
+                             s.ldc);
+      EXPECT_EQ(gemm_violations(s, 1.25, rounded(a), rounded(b), -0.5, c0, dc.values(), eps32, 0.0), 0);
+      EXPECT_GT(gemm_violations(s, 1.25, a, b, -0.5, c0, dc.values(), eps32, 0.0), s.m * s.n / 2);
+      EXPECT_TRUE(dc.guard_intact());
+
+      const std::int64_t batch = 3;
+      const std::int64_t stride_a = s.a_rows() * s.lda + 5, stride_c = s.m * s.ldc + 3;
+      const std::vector<float> ab = random_floats(batch * stride_a, 83), bb = random_floats(s.b_rows() * s.ldb, 84);
+      const std::vector<float> cb0 = random_floats(batch * stride_c, 85);
+      DeviceBuffer<float> dab(ab), dbb(bb), dcb(cb0);
+      cuda::gemm_strided_batched(meridian::MatmulPrecision::bf16, ta, tb, s.m, s.n, s.k, 0.5f, dab.data(), s.lda,
+                                 dbb.data(), s.ldb, 1.f, dcb.data(), s.ldc, batch, stride_a, 0, stride_c);
+      const std::vector<float> cb = dcb.values();
+      for (std::int64_t p = 0; p < batch; ++p) {
+        EXPECT_EQ(gemm_violations(s, 0.5, rounded(subvector(ab, p * stride_a, s.a_rows() * s.lda)), rounded(bb), 1.0,
+                                  subvector(cb0, p * stride_c, s.m * s.ldc), subvector(cb, p * stride_c, s.m * s.ldc),
+                                  eps32, 0.0),
+                  0)
+            << "batch " << p;
+        EXPECT_EQ(first_difference(subvector(cb, p * stride_c + s.m * s.ldc, stride_c - s.m * s.ldc),
+                                   subvector(cb0, p * stride_c + s.m * s.ldc, stride_c - s.m * s.ldc)),
+                  -1);
+      }
+    }
+  }
+  // k = 0 (no operands): C = beta C.
+  const GemmShape s = padded_shape(Trans::no, Trans::no, 9, 11, 13);
+  const std::vector<float> c0 = random_floats(s.m * s.ldc, 86);
+  DeviceBuffer<float> dk(c0);
+  cuda::gemm_bf16_inputs(Trans::no, Trans::no, s.m, s.n, 0, 1.f, nullptr, 0, nullptr, s.n, 0.5f, dk.data(), s.ldc);
+  const std::vector<float> ck = dk.values();
+  for (std::int64_t i = 0; i < s.m; ++i)
+    for (std::int64_t j = 0; j < s.n; ++j)
+      EXPECT_EQ(ck[static_cast<std::size_t>(i * s.ldc + j)], 0.5f * c0[static_cast<std::size_t>(i * s.ldc + j)]);
+}
+
 // ---- argument errors: checked on the host before any CUDA call, so these run without a device --
 
 TEST(CudaArguments, ErrorsThrowBeforeTouchingTheDevice) {

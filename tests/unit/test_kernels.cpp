@@ -714,6 +714,46 @@ TEST(CpuGemm, StridedBatchedMatchesReference) {
   }
 }
 
+// bf16 inputs: the product equals the exact product of the operands rounded to bf16, up to fp32
+// accumulation error (padding of C untouched), and is far from the product of the unrounded operands,
+// so the rounding really happens. The precision switch picks the two products bit for bit.
+TEST(CpuGemm, Bf16InputsAreTheProductOfTheRoundedOperands) {
+  const Trans both[] = {Trans::no, Trans::yes};
+  const auto rounded = [](std::vector<float> v) {
+    for (float& x : v) x = meridian::round_to_bf16(x);
+    return v;
+  };
+  for (const Trans ta : both) {
+    for (const Trans tb : both) {
+      const GemmShape s = padded_shape(ta, tb, 37, 29, 53);
+      SCOPED_TRACE(shape_name(s));
+      const GemmOperands<float> op = gemm_operands<float>(s, 60);
+      std::vector<float> c = op.c;
+      cpu::gemm_bf16_inputs(ta, tb, s.m, s.n, s.k, -1.5f, op.a.data(), s.lda, op.b.data(), s.ldb, 0.75f, c.data(),
+                            s.ldc);
+      EXPECT_EQ(gemm_violations(s, -1.5, rounded(op.a), rounded(op.b), 0.75, op.c, c), 0);
+      EXPECT_GT(gemm_violations(s, -1.5, op.a, op.b, 0.75, op.c, c), s.m * s.n / 2);
+
+      std::vector<float> via_switch = op.c, fp32 = op.c, via_fp32_switch = op.c;
+      cpu::gemm(meridian::MatmulPrecision::bf16, ta, tb, s.m, s.n, s.k, -1.5f, op.a.data(), s.lda, op.b.data(),
+                s.ldb, 0.75f, via_switch.data(), s.ldc);
+      EXPECT_TRUE(same_bits(via_switch, c));
+      cpu::gemm(ta, tb, s.m, s.n, s.k, -1.5f, op.a.data(), s.lda, op.b.data(), s.ldb, 0.75f, fp32.data(), s.ldc);
+      cpu::gemm(meridian::MatmulPrecision::fp32, ta, tb, s.m, s.n, s.k, -1.5f, op.a.data(), s.lda, op.b.data(),
+                s.ldb, 0.75f, via_fp32_switch.data(), s.ldc);
+      EXPECT_TRUE(same_bits(via_fp32_switch, fp32));
+    }
+  }
+  // k = 0 (null operands): C = beta C, as the fp32 product.
+  const GemmShape s = padded_shape(Trans::no, Trans::no, 9, 11, 13);
+  const GemmOperands<float> op = gemm_operands<float>(s, 61);
+  std::vector<float> ck = op.c;
+  cpu::gemm_bf16_inputs(Trans::no, Trans::no, s.m, s.n, 0, 1.f, nullptr, 0, nullptr, s.n, 0.5f, ck.data(), s.ldc);
+  for (std::int64_t i = 0; i < s.m; ++i)
+    for (std::int64_t j = 0; j < s.n; ++j)
+      EXPECT_EQ(ck[static_cast<std::size_t>(i * s.ldc + j)], 0.5f * op.c[static_cast<std::size_t>(i * s.ldc + j)]);
+}
+
 // The GEMM check is tight enough to catch wrong kernels: a transposed operand, a one-ulp-scale
 // perturbation of a single element scaled up, and a write into the padding all fail it.
 TEST(CpuGemm, ToleranceCatchesWrongResults) {

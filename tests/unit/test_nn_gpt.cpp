@@ -347,6 +347,51 @@ void check_finite_differences(bool sparse) {
 TEST(GptStage, LossGradientsMatchFiniteDifferences) { check_finite_differences(false); }
 TEST(GptStage, SparseMlpGradientsMatchFiniteDifferences) { check_finite_differences(true); }
 
+// bf16 mixed precision: the same model and batch give a loss and gradients within bf16's rounding
+// (8 significant bits) of fp32's, yet not fp32's bits, since every matmul input is rounded; the
+// master weights stay fp32 and untouched.
+TEST(GptStage, Bf16MatmulsStayWithinBf16RoundingOfFp32) {
+  SoloTpGroup solo;
+  GptConfig mixed = tiny_config();
+  mixed.precision = MatmulPrecision::bf16;
+  GptStage fp32(tiny_config(), 0, 1, solo, 11), bf16(mixed, 0, 1, solo, 11);
+  const Batch batch = random_batch(4, 8, 4);
+  fp32.zero_grad();
+  bf16.zero_grad();
+  const double l32 = fp32.forward_loss(0, batch.inputs, batch.targets);
+  const double l16 = bf16.forward_loss(0, batch.inputs, batch.targets);
+  fp32.backward_loss(0, 1.f);
+  bf16.backward_loss(0, 1.f);
+  EXPECT_NE(l16, l32);
+  EXPECT_NEAR(l16, l32, 1e-3);  // measured: 6e-5
+  for (std::size_t k = 0; k < fp32.parameters().size(); ++k) {
+    const Parameter& p32 = *fp32.parameters()[k].param;
+    const Parameter& p16 = *bf16.parameters()[k].param;
+    EXPECT_EQ(values(p16.value), values(p32.value)) << p32.name;
+    const auto g32 = values(p32.grad), g16 = values(p16.grad);
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < g32.size(); ++i) {
+      diff += (static_cast<double>(g16[i]) - g32[i]) * (static_cast<double>(g16[i]) - g32[i]);
+      norm += static_cast<double>(g32[i]) * g32[i];
+    }
+    if (norm == 0) continue;  // e.g. unused padded rows
+    const double rel = std::sqrt(diff / norm);
+    EXPECT_LT(rel, 0.02) << p32.name;  // measured: 0.002 - 0.006 (2^-8 = 0.004)
+    EXPECT_GT(rel, 5e-4) << p32.name << ": too close to fp32 for bf16 rounding";
+  }
+}
+
+TEST(GptStage, Bf16WithASparseMlpIsRejected) {
+  GptConfig c = tiny_config(true);
+  c.precision = MatmulPrecision::bf16;
+  try {
+    c.validate(1, 1);
+    FAIL() << "bf16 with a sparse MLP was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision bf16 with --sparse-ffn 2:4:4"), std::string::npos) << e.what();
+  }
+}
+
 TEST(GptStage, MicroBatchesAccumulateToTheWholeBatch) {
   SoloTpGroup solo;
   GptStage whole(tiny_config(), 0, 1, solo, 9), parts(tiny_config(), 0, 1, solo, 9);
