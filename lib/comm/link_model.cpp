@@ -116,6 +116,8 @@ double parse_bandwidth_bps(std::string_view text, std::string_view what) {
   else if (u == "tbit") scale = 1e12;
   MERIDIAN_INPUT_CHECK(scale > 0, what, " '", text, "': unknown unit '", trim(unit), "'; ", accepted);
   MERIDIAN_INPUT_CHECK(v > 0, what, " '", text, "' must be > 0");
+  MERIDIAN_INPUT_CHECK(std::isfinite(v * scale), what, " '", text, "' is too large to count in bit/s; ",
+                       accepted);
   return v * scale;
 }
 
@@ -204,7 +206,9 @@ RegionTables RegionTables::read(const std::string& throughput_csv, const std::st
   RegionTables out;
   out.throughput_file_ = throughput_csv;
   out.rtt_file_ = rtt_csv;
-  const auto load = [](const std::string& path, const char* value_column, std::vector<Entry>& table) {
+  // `scale` converts a value to the unit it is used in (bit/s, seconds one way), which must hold it.
+  const auto load = [](const std::string& path, const char* value_column, double scale,
+                       std::vector<Entry>& table) {
     CsvLines csv(path);
     MERIDIAN_INPUT_CHECK(csv.next(), path, ": the file is empty; expected a header with src_region,dst_region,",
                          value_column);
@@ -212,12 +216,15 @@ RegionTables RegionTables::read(const std::string& throughput_csv, const std::st
     while (csv.next()) {
       const std::string_view src = csv.field(s, "src_region"), dst = csv.field(d, "dst_region");
       MERIDIAN_INPUT_CHECK(!src.empty() && !dst.empty(), csv.where(src.empty() ? s : d), ": empty region name");
-      table.push_back(Entry{std::string(src), std::string(dst), csv.number(v, value_column, true)});
+      const double value = csv.number(v, value_column, true);
+      MERIDIAN_INPUT_CHECK(std::isfinite(value * scale), csv.where(v), ": '", value_column, "' ", value,
+                           " is too large to be a measurement; check the column's unit");
+      table.push_back(Entry{std::string(src), std::string(dst), value});
     }
     MERIDIAN_INPUT_CHECK(!table.empty(), path, ": no data lines after the header");
   };
-  load(throughput_csv, "throughput_gbps", out.throughput_gbps_);
-  load(rtt_csv, "rtt_ms_avg", out.rtt_ms_);
+  load(throughput_csv, "throughput_gbps", 1e9, out.throughput_gbps_);
+  load(rtt_csv, "rtt_ms_avg", 0.5e-3, out.rtt_ms_);
   return out;
 }
 

@@ -223,7 +223,12 @@ std::vector<int> parse_data_center_map(std::string_view map, int world_size) {
   MERIDIAN_INPUT_CHECK(static_cast<std::int64_t>(ids.size()) == world_size, "--dc-map '", shown, "' has ",
                        ids.size(), " entries but the world has ", world_size, " ranks; give one id per rank");
   int count = 0;
-  for (int id : ids) count = std::max(count, id + 1);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    MERIDIAN_INPUT_CHECK(ids[i] < world_size, "--dc-map '", shown, "': entry ", i + 1, " is data-center id ",
+                         ids[i], ", but the world has ", world_size, " ranks, so the ids must be 0..K-1 with K <= ",
+                         world_size, " (each one used)");
+    count = std::max(count, ids[i] + 1);
+  }
   for (int id = 0; id < count; ++id)
     MERIDIAN_INPUT_CHECK(std::find(ids.begin(), ids.end(), id) != ids.end(), "--dc-map '", shown,
                          "': data-center ids must be 0..K-1 with each one used, but ", id, " is missing");

@@ -3,10 +3,12 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <system_error>
 
 #include "core/ops.hpp"
 
@@ -84,12 +86,14 @@ Device parse_device(std::string_view name) {
   if (name == "cpu") return Device::cpu();
   if (name == "cuda") return Device::cuda(0);
   if (name.starts_with("cuda:")) {
-    const std::string idx(name.substr(5));
-    char* end = nullptr;
-    const long v = std::strtol(idx.c_str(), &end, 10);
-    if (!idx.empty() && end && *end == '\0' && v >= 0) return Device::cuda(static_cast<int>(v));
+    // Digits only (no sign, no spaces) within int's range: a longer number is refused, not wrapped.
+    const std::string_view idx = name.substr(5);
+    int v = -1;
+    const auto [end, error] = std::from_chars(idx.data(), idx.data() + idx.size(), v);
+    if (!idx.empty() && idx.front() != '-' && error == std::errc() && end == idx.data() + idx.size())
+      return Device::cuda(v);
   }
-  throw InputError(cat("device '", name, "' is not one of cpu, cuda, cuda:N"));
+  throw InputError(cat("device '", name, "' is not one of cpu, cuda, cuda:N (N a device index, 0 or more)"));
 }
 
 bool cuda_available() {

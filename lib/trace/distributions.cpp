@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "kernels/common/error.hpp"
+#include "trace/json_integer.hpp"
 
 namespace meridian::trace {
 
@@ -17,6 +18,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
+// The largest total of an empirical table's counts (a sampler draws an integer below it).
+constexpr std::uint64_t kMaxTotal = std::numeric_limits<std::uint64_t>::max();
 
 // log(x^a e^-x / Gamma(a)): the common prefactor of the incomplete-gamma expansions.
 double gamma_prefactor_log(double a, double x) { return a * std::log(x) - x - std::lgamma(a); }
@@ -346,6 +349,8 @@ Empirical::Empirical(std::vector<double> values, std::vector<std::uint64_t> coun
     MERIDIAN_INPUT_CHECK(i == 0 || values_[i] > values_[i - 1], "empirical: \"values\" must be strictly ascending; ",
                          "entry ", i, " (", values_[i], ") is not above the one before");
     MERIDIAN_INPUT_CHECK(counts_[i] > 0, "empirical: \"counts\"[", i, "] is 0; leave the value out instead");
+    MERIDIAN_INPUT_CHECK(counts_[i] <= kMaxTotal - running, "empirical: \"counts\" add up to more than ",
+                         kMaxTotal, " at entry ", i, "; a table of sample counts cannot hold that many");
     running += counts_[i];
     cumulative_[i] = running;
     weighted += values_[i] * static_cast<double>(counts_[i]);
@@ -408,6 +413,8 @@ Empirical2D::Empirical2D(std::vector<std::int64_t> x, std::vector<std::int64_t> 
   std::uint64_t running = 0;
   for (std::size_t i = 0; i < x_.size(); ++i) {
     MERIDIAN_INPUT_CHECK(counts_[i] > 0, "empirical 2-D: \"counts\"[", i, "] is 0; leave the pair out instead");
+    MERIDIAN_INPUT_CHECK(counts_[i] <= kMaxTotal - running, "empirical 2-D: \"counts\" add up to more than ",
+                         kMaxTotal, " at entry ", i, "; a table of sample counts cannot hold that many");
     running += counts_[i];
     cumulative_[i] = running;
   }
@@ -443,19 +450,15 @@ nlohmann::json Empirical2D::to_json() const { return nlohmann::json{{"x", x_}, {
 Empirical2D Empirical2D::from_json(const nlohmann::json& json) {
   MERIDIAN_INPUT_CHECK(json.is_object(), "empirical 2-D JSON: expected an object with \"x\", \"y\" and \"counts\", got ",
                        json.dump().substr(0, 200));
-  auto field = [&](const char* name) {
+  auto field = [&](const char* name) -> const nlohmann::json& {
     MERIDIAN_INPUT_CHECK(json.contains(name) && json.at(name).is_array(), "empirical 2-D JSON: field \"", name,
                          "\" is missing or not an array");
-    return name;
+    return json.at(name);
   };
-  try {
-    auto x = json.at(field("x")).get<std::vector<std::int64_t>>();
-    auto y = json.at(field("y")).get<std::vector<std::int64_t>>();
-    auto counts = json.at(field("counts")).get<std::vector<std::uint64_t>>();
-    return Empirical2D(std::move(x), std::move(y), std::move(counts));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(cat("empirical 2-D JSON: \"x\", \"y\" and \"counts\" must be arrays of integers (", e.what(), ")"));
-  }
+  auto x = checked_json_integers<std::int64_t>(field("x"), "empirical 2-D JSON: \"x\"");
+  auto y = checked_json_integers<std::int64_t>(field("y"), "empirical 2-D JSON: \"y\"");
+  auto counts = checked_json_integers<std::uint64_t>(field("counts"), "empirical 2-D JSON: \"counts\"");
+  return Empirical2D(std::move(x), std::move(y), std::move(counts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,11 +600,11 @@ Distribution Distribution::from_json(const nlohmann::json& json) {
       }
       try {
         auto values = json.at("values").get<std::vector<double>>();
-        auto counts = json.at("counts").get<std::vector<std::uint64_t>>();
+        auto counts = checked_json_integers<std::uint64_t>(json.at("counts"),
+                                                           "distribution JSON (empirical): \"counts\"");
         return Distribution(Empirical(std::move(values), std::move(counts)));
       } catch (const nlohmann::json::exception& e) {
-        throw InputError(cat("distribution JSON (empirical): \"values\" must be numbers and \"counts\" non-negative ",
-                             "integers (", e.what(), ")"));
+        throw InputError(cat("distribution JSON (empirical): \"values\" must be numbers (", e.what(), ")"));
       }
     }
   }

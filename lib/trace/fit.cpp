@@ -6,8 +6,10 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 #include "kernels/common/error.hpp"
+#include "trace/json_integer.hpp"
 
 namespace meridian::trace {
 
@@ -548,10 +550,15 @@ template <class T>
 T get_field(const nlohmann::json& j, const char* name, const std::string& where,
             const char* document = "workload model JSON") {
   const nlohmann::json& v = field(j, name, where, document);
-  try {
-    return v.get<T>();
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(cat(document, ": field \"", name, "\" of ", where, " has the wrong type (", e.what(), ")"));
+  if constexpr (std::is_integral_v<T>) {
+    return checked_json_integer<T>(v, cat(document, ": field \"", name, "\" of ", where));
+  } else {
+    try {
+      return v.get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(
+          cat(document, ": field \"", name, "\" of ", where, " has the wrong type (", e.what(), ")"));
+    }
   }
 }
 
@@ -680,9 +687,11 @@ RateWindows::RateWindows(double window_s, std::span<const std::uint32_t> counts,
                        "; expected a positive number of seconds");
   MERIDIAN_INPUT_CHECK(span_s > 0.0 && std::isfinite(span_s), "arrival windows: the span (duration_s) is ", span_s,
                        "; per-window rates need a trace longer than an instant");
-  const auto expected = static_cast<std::size_t>(std::floor(span_s / window_s)) + 1;
-  MERIDIAN_INPUT_CHECK(counts.size() == expected, "arrival windows: window_counts has ", counts.size(),
-                       " entries, but duration_s ", span_s, " and window_s ", window_s, " make ", expected,
+  // Counted in doubles: for a tiny window the count does not fit a size_t (converting it is undefined).
+  const double expected = std::floor(span_s / window_s) + 1;
+  MERIDIAN_INPUT_CHECK(static_cast<double>(counts.size()) == expected, "arrival windows: window_counts has ",
+                       counts.size(), " entries, but duration_s ", span_s, " and window_s ", window_s,
+                       " make ", expected <= 0x1p53 ? cat(static_cast<std::uint64_t>(expected)) : cat(expected),
                        " windows; write floor(duration_s / window_s) + 1 counts");
   std::vector<double> c(counts.begin(), counts.end());
   std::size_t k = c.size();
@@ -797,7 +806,9 @@ WorkloadModel WorkloadModel::from_json(const nlohmann::json& json) {
     c.arrival.zeros = parse_zero_policy(get_field<std::string>(aj, "zeros", arrival_where));
     c.arrival.zeros_dropped = get_field<std::size_t>(aj, "zeros_dropped", arrival_where);
     c.arrival.window_s = get_field<double>(aj, "window_s", arrival_where);
-    c.arrival.window_counts = get_field<std::vector<std::uint32_t>>(aj, "window_counts", arrival_where);
+    c.arrival.window_counts = checked_json_integers<std::uint32_t>(
+        field(aj, "window_counts", arrival_where),
+        cat("workload model JSON: ", arrival_where, ".window_counts"));
     if (aj.contains("rescaled_inter_arrival") && !aj.at("rescaled_inter_arrival").is_null())
       c.arrival.rescaled_inter_arrival = get_distribution(aj, "rescaled_inter_arrival", arrival_where);
     if (!c.arrival.window_counts.empty()) {

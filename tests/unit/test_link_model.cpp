@@ -41,6 +41,9 @@ TEST(LinkModel, ParsesUnits) {
   EXPECT_DOUBLE_EQ(parse_duration_s("0", "--latency"), 0);
   EXPECT_NE(input_error([] { parse_duration_s("30", "--latency"); }).find("missing unit"), std::string::npos);
   EXPECT_FALSE(input_error([] { parse_duration_s("-1ms", "--latency"); }).empty());
+  // A number a double holds but not once scaled to bit/s is refused, not returned as infinity.
+  EXPECT_NE(input_error([] { parse_bandwidth_bps("1e300Tbit", "--bandwidth"); }).find("too large"),
+            std::string::npos);
 }
 
 TEST(LinkModel, SeriesIntegratesAcrossChanges) {
@@ -98,7 +101,12 @@ TEST(LinkModel, RegionTables) {
   EXPECT_NE(input_error([&] { LinkModel::from_regions({"aws:a", "aws:a"}, t); }).find("twice"), std::string::npos);
   const std::string bad = write_temp("bad.csv", "src_region,dst_region,throughput_gbps\naws:a,gcp:b\n");
   EXPECT_NE(input_error([&] { RegionTables::read(bad, rtt); }).find(bad + ":2"), std::string::npos);
-  for (const auto& f : {tput, rtt, bad}) fs::remove(f);
+  // A throughput whose bit/s would overflow to infinity is refused with its place.
+  const std::string huge = write_temp("huge.csv", "src_region,dst_region,throughput_gbps\naws:a,gcp:b,1e300\n");
+  const std::string msg = input_error([&] { RegionTables::read(huge, rtt); });
+  EXPECT_NE(msg.find(huge + ":2: column 3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("too large"), std::string::npos) << msg;
+  for (const auto& f : {tput, rtt, bad, huge}) fs::remove(f);
 }
 
 TEST(LinkModel, RealSkyplaneTablesWhenPresent) {

@@ -198,6 +198,9 @@ TEST(DataCenters, ParseMapErrors) {
   expect_input_error([] { parse_data_center_map("0,1x,1,1", 4); }, {"entry 2", "'1x'"});
   expect_input_error([] { parse_data_center_map("0,1,1,", 4); }, {"entry 4"});
   expect_input_error([] { parse_data_center_map("", 4); }, {"--dc-map is empty"});
+  // An id of at least the world size is refused before any arithmetic on it (id + 1 overflowed).
+  expect_input_error([] { parse_data_center_map("0,5", 2); }, {"entry 2", "id 5", "2 ranks", "K <= 2"});
+  expect_input_error([] { parse_data_center_map("2147483647", 1); }, {"entry 1", "id 2147483647", "K <= 1"});
 }
 
 TEST(Nodes, FromRanksPerNode) {

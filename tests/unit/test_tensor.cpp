@@ -155,6 +155,10 @@ TEST(Device, Parsing) {
   EXPECT_EQ(meridian::parse_device("cuda:2"), meridian::Device::cuda(2));
   EXPECT_THROW((void)meridian::parse_device("gpu"), meridian::InputError);
   EXPECT_THROW((void)meridian::parse_device("cuda:x"), meridian::InputError);
+  // Indices beyond int are refused, not wrapped (to -1 and 0 here), and so are signs and spaces.
+  for (const char* bad :
+       {"cuda:4294967295", "cuda:4294967296", "cuda:99999999999999999999", "cuda:-0", "cuda:+1", "cuda: 1"})
+    EXPECT_THROW((void)meridian::parse_device(bad), meridian::InputError) << bad;
   EXPECT_EQ(meridian::device_name(meridian::Device::cuda(1)), "cuda:1");
   EXPECT_EQ(meridian::parse_dtype("bfloat16"), DType::bf16);
   EXPECT_THROW((void)meridian::parse_dtype("f8"), meridian::InputError);

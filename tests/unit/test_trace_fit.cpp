@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,38 @@ TEST(TraceDistributions, JsonRoundTripAndBadJson) {
             }).find("ascending"),
             std::string::npos);
   EXPECT_THROW(Distribution::from_json(json{{"family", "exponential"}, {"rate", "fast"}}), InputError);
+}
+
+// Counts and pairs read from JSON must be whole numbers their type holds, adding up to a total that
+// fits: a count of 1.8e19 or -1 was converted without a check (undefined, or wrapped to 2^64 - 1),
+// and a total past 2^64 - 1 wrapped and broke the sampler.
+TEST(TraceDistributions, JsonCountsMustFitTheirType) {
+  using nlohmann::json;
+  const auto empirical = [](json counts) {
+    return error_of([&] {
+      Distribution::from_json(json{{"family", "empirical"}, {"values", {1, 2}}, {"counts", counts}});
+    });
+  };
+  std::string msg = empirical(json{1.8446744073709552e19, 1});
+  EXPECT_NE(msg.find("\"counts\"[0] is 1.8446744073709552e+19; expected a whole number from 0"),
+            std::string::npos)
+      << msg;
+  msg = empirical(json{2, -1});
+  EXPECT_NE(msg.find("\"counts\"[1] is -1"), std::string::npos) << msg;
+  msg = empirical(json{std::numeric_limits<std::uint64_t>::max(), 1});
+  EXPECT_NE(msg.find("add up to more than"), std::string::npos) << msg;
+  EXPECT_EQ(Distribution::from_json(json{{"family", "empirical"}, {"values", {1, 2}}, {"counts", {2.0, 3}}})
+                .as<Empirical>()
+                .total(),
+            5u);  // a whole number written as a double is still a count
+
+  msg = error_of([] { Empirical2D::from_json(json{{"x", {1e300}}, {"y", {1}}, {"counts", {1}}}); });
+  EXPECT_NE(msg.find("\"x\"[0] is 1e+300"), std::string::npos) << msg;
+  msg = error_of([] {
+    const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+    Empirical2D::from_json(json{{"x", {1, 2}}, {"y", {1, 2}}, {"counts", {most, 1}}});
+  });
+  EXPECT_NE(msg.find("add up to more than"), std::string::npos) << msg;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,6 +541,46 @@ TEST(TraceFit, RescaledGapsTakeOutTheRateSwings) {
   bad["classes"][0]["arrival"]["window_counts"].erase(0);
   const std::string msg = error_of([&] { WorkloadModel::from_json(bad); });
   EXPECT_NE(msg.find("window_counts"), std::string::npos) << msg;
+}
+
+// Whole-number fields of the model files must be whole numbers their field holds: get<int> of
+// 1e300 was undefined, and -1 or 2.5 as a count was wrapped or truncated without a word.
+TEST(TraceFit, ModelJsonIntegersMustFitTheirFields) {
+  using nlohmann::json;
+  const json link = json::parse(R"({"format": "meridian-link-model", "version": 1, "mean_bps": 5e8,
+                                   "sigma": 0.3, "rho": 0.8, "step_s": 1, "samples": 30, "outages": 2})");
+  json bad = link;
+  bad["version"] = 1e300;
+  std::string msg = error_of([&] { BandwidthModel::from_json(bad); });
+  EXPECT_NE(msg.find("field \"version\" of the top level is 1e+300; expected a whole number"),
+            std::string::npos)
+      << msg;
+  bad = link;
+  bad["samples"] = -1;
+  msg = error_of([&] { BandwidthModel::from_json(bad); });
+  EXPECT_NE(msg.find("field \"samples\" of the top level is -1"), std::string::npos) << msg;
+
+  const json workload = json::parse(R"({"format": "meridian-workload-model", "version": 1,
+      "duration_s": 10, "requests": 6, "group_by": "all", "classes": [{"model": "*", "log_type": "*",
+      "requests": 6, "failures": 1, "failure_probability": 0.2, "arrival": {"rate_per_s": 0.6,
+      "inter_arrival": {"family": "exponential", "rate": 0.6}, "zeros": "jitter", "zeros_dropped": 0,
+      "window_s": 5, "window_counts": [4, 2, 0]}, "request_tokens": {"family": "exponential", "rate": 0.1},
+      "response_tokens": {"family": "exponential", "rate": 0.1}, "joint": null}]})");
+  EXPECT_EQ(WorkloadModel::from_json(workload).classes.at(0).arrival.window_counts.size(), 3u);
+  bad = workload;
+  bad["requests"] = 2.5;
+  msg = error_of([&] { WorkloadModel::from_json(bad); });
+  EXPECT_NE(msg.find("field \"requests\" of the top level is 2.5"), std::string::npos) << msg;
+  bad = workload;
+  bad["classes"][0]["arrival"]["window_counts"][1] = 1e300;
+  msg = error_of([&] { WorkloadModel::from_json(bad); });
+  EXPECT_NE(msg.find("classes[0].arrival.window_counts[1] is 1e+300"), std::string::npos) << msg;
+
+  // A window so small that the number of windows does not fit a size_t: the count is compared in
+  // doubles (converting it was undefined) and the message says how many windows the span makes.
+  const std::vector<std::uint32_t> one{1};
+  msg = error_of([&] { RateWindows(1e-10, one, 1e10); });
+  EXPECT_NE(msg.find("make 1e+20 windows"), std::string::npos) << msg;
 }
 
 TEST(TraceFit, WorkloadModelJsonRoundTrip) {
