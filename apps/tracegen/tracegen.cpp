@@ -443,7 +443,8 @@ int main(int argc, char** argv) {
     g.command = gen;
     gen->add_option("--nodes", g.nodes, "Failures: nodes");
     gen->add_option("--mtbf-hours", g.mtbf_hours, "Failures: mean time between failures of one node, hours");
-    gen->add_option("--shape", g.shape, "Failures: Weibull shape of the times between failures (1: exponential)");
+    gen->add_option("--shape", g.shape,
+                    "Failures: Weibull shape of the times between failures, 0.1 .. 100 (1: exponential)");
     gen->add_option("--step-time", g.step_time_s, "Failures: write STEP:RANK:node lines for steps of this many seconds");
     gen->add_option("--ranks-per-node", g.ranks_per_node, "Failures: ranks on each node (for STEP:RANK lines)");
     add_filters(gen, g.filters);

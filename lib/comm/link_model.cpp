@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 
+#include "core/text.hpp"
 #include "kernels/common/error.hpp"
 
 namespace meridian {
@@ -29,12 +30,6 @@ bool leading_number(std::string_view text, double& value, std::string_view& rest
   if (ec != std::errc() || !std::isfinite(value)) return false;
   rest = std::string_view(ptr, static_cast<std::size_t>(end - ptr));
   return true;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // One CSV file read line by line, fields split at commas (the tables have no quoting).
@@ -105,7 +100,7 @@ double parse_bandwidth_bps(std::string_view text, std::string_view what) {
   std::string_view unit;
   const std::string accepted = "use a number with a unit: 800kbit, 100Mbit, 1Gbit, 2.5Gbps, or bits per second (1e9)";
   MERIDIAN_INPUT_CHECK(leading_number(t, v, unit), what, " '", text, "' is not a bandwidth; ", accepted);
-  std::string u = lower(trim(unit));
+  std::string u = ascii_lower(trim(unit));
   if (u.size() > 2 && u.ends_with("/s")) u.resize(u.size() - 2);
   if (u.ends_with("ps")) u.resize(u.size() - 2), u += "it";  // Mbps -> Mbit
   double scale = 0;
@@ -127,7 +122,7 @@ double parse_duration_s(std::string_view text, std::string_view what) {
   std::string_view unit;
   const std::string accepted = "use a number with a unit: 30ms, 1.5s, 250us (or 0)";
   MERIDIAN_INPUT_CHECK(leading_number(t, v, unit), what, " '", text, "' is not a duration; ", accepted);
-  const std::string u = lower(trim(unit));
+  const std::string u = ascii_lower(trim(unit));
   double scale = 0;
   if (u == "s") scale = 1;
   else if (u == "ms") scale = 1e-3;

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "kernels/common/error.hpp"
-#include "trace/json_integer.hpp"
+#include "core/json_integer.hpp"
 
 namespace meridian::trace {
 
@@ -293,26 +293,27 @@ Zipf::Zipf(double s, std::int64_t n_max) : s_(s), n_max_(n_max) {
   MERIDIAN_INPUT_CHECK(std::isfinite(s), "zipf: \"s\" must be finite, got ", s);
   MERIDIAN_INPUT_CHECK(n_max >= 1 && n_max <= kMaxSupport, "zipf: \"n_max\" must be in [1, ", kMaxSupport, "], got ",
                        n_max);
-  // Weights k^-s relative to the largest one (k = 1 for s >= 0, k = n_max for s < 0) so nothing
-  // overflows; the normaliser adds the reference back.
-  const double log_ref = s >= 0.0 ? 0.0 : -s * std::log(static_cast<double>(n_max));
+  // Weights (k / k_ref)^-s relative to the largest one (k_ref = 1 for s >= 0, n_max for s < 0): each
+  // is in (0, 1] and the one at k_ref is exactly 1, so no |s| overflows or gives inf - inf.
+  log_k_ref_ = s >= 0.0 ? 0.0 : std::log(static_cast<double>(n_max));
   cdf_.resize(static_cast<std::size_t>(n_max));
   double total = 0.0, first_moment = 0.0;
   for (std::int64_t k = 1; k <= n_max; ++k) {
-    const double w = std::exp(-s * std::log(static_cast<double>(k)) - log_ref);
+    const double w = std::exp(-s * (std::log(static_cast<double>(k)) - log_k_ref_));
     total += w;
     first_moment += w * static_cast<double>(k);
     cdf_[static_cast<std::size_t>(k - 1)] = total;
   }
   for (double& c : cdf_) c /= total;
   cdf_.back() = 1.0;
-  log_h_ = std::log(total) + log_ref;
+  log_total_ = std::log(total);
+  log_h_ = log_total_ - s * log_k_ref_;  // +inf when H(s) passes the largest double (s far below 0)
   mean_ = first_moment / total;
 }
 
 double Zipf::log_pdf(double x) const {
   if (x < 1.0 || x > static_cast<double>(n_max_) || x != std::floor(x)) return -kInf;
-  return -s_ * std::log(x) - log_h_;
+  return -s_ * (std::log(x) - log_k_ref_) - log_total_;
 }
 
 double Zipf::cdf(double x) const {
@@ -343,7 +344,6 @@ Empirical::Empirical(std::vector<double> values, std::vector<std::uint64_t> coun
                        " entries but \"counts\" has ", counts_.size());
   cumulative_.resize(counts_.size());
   std::uint64_t running = 0;
-  double weighted = 0.0;
   for (std::size_t i = 0; i < values_.size(); ++i) {
     MERIDIAN_INPUT_CHECK(std::isfinite(values_[i]), "empirical: \"values\"[", i, "] is not finite");
     MERIDIAN_INPUT_CHECK(i == 0 || values_[i] > values_[i - 1], "empirical: \"values\" must be strictly ascending; ",
@@ -353,9 +353,13 @@ Empirical::Empirical(std::vector<double> values, std::vector<std::uint64_t> coun
                          kMaxTotal, " at entry ", i, "; a table of sample counts cannot hold that many");
     running += counts_[i];
     cumulative_[i] = running;
-    weighted += values_[i] * static_cast<double>(counts_[i]);
   }
-  mean_ = weighted / static_cast<double>(running);
+  // Σ v·(c / total): every partial sum stays within the largest |v|, where Σ v·c could overflow
+  // (values near ±1e308) and give inf - inf. Clamped against the last rounding.
+  double mean = 0.0;
+  for (std::size_t i = 0; i < values_.size(); ++i)
+    mean += values_[i] * (static_cast<double>(counts_[i]) / static_cast<double>(running));
+  mean_ = std::clamp(mean, values_.front(), values_.back());
 }
 
 Empirical Empirical::from_samples(std::span<const double> samples) {

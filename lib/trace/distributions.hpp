@@ -105,6 +105,8 @@ class Zipf {
   double s_ = 1.0;
   std::int64_t n_max_ = 1;
   double log_h_ = 0.0;
+  double log_k_ref_ = 0.0;  // ln of the k whose weight is largest: 1 for s >= 0, n_max for s < 0
+  double log_total_ = 0.0;  // ln of the sum of the weights relative to that one
   double mean_ = 1.0;
   std::vector<double> cdf_;  // cdf_[k-1] = P(X <= k); the last entry is exactly 1
 };

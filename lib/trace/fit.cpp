@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "kernels/common/error.hpp"
-#include "trace/json_integer.hpp"
+#include "core/json_integer.hpp"
 
 namespace meridian::trace {
 
@@ -784,6 +784,9 @@ WorkloadModel WorkloadModel::from_json(const nlohmann::json& json) {
                        "; this build reads versions 1..", kVersion);
   WorkloadModel model;
   model.duration_s = get_field<double>(json, "duration_s", "the top level");
+  MERIDIAN_INPUT_CHECK(std::isfinite(model.duration_s) && model.duration_s >= 0.0,
+                       "workload model JSON: \"duration_s\" is ", model.duration_s,
+                       "; expected a finite number of seconds >= 0");
   model.requests = get_field<std::size_t>(json, "requests", "the top level");
   model.group_by = parse_group_by(get_field<std::string>(json, "group_by", "the top level"));
   const nlohmann::json& classes = field(json, "classes", "the top level");
@@ -802,6 +805,8 @@ WorkloadModel WorkloadModel::from_json(const nlohmann::json& json) {
     const nlohmann::json& aj = field(cj, "arrival", where);
     const std::string arrival_where = where + ".arrival";
     c.arrival.rate_per_s = get_field<double>(aj, "rate_per_s", arrival_where);
+    MERIDIAN_INPUT_CHECK(std::isfinite(c.arrival.rate_per_s) && c.arrival.rate_per_s >= 0.0, "workload model JSON: ",
+                         arrival_where, ".rate_per_s is ", c.arrival.rate_per_s, "; expected a finite rate >= 0");
     c.arrival.inter_arrival = get_distribution(aj, "inter_arrival", arrival_where);
     c.arrival.zeros = parse_zero_policy(get_field<std::string>(aj, "zeros", arrival_where));
     c.arrival.zeros_dropped = get_field<std::size_t>(aj, "zeros_dropped", arrival_where);

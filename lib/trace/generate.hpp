@@ -15,6 +15,11 @@
 
 namespace meridian::trace {
 
+// The most rows (requests, bandwidth samples, failure events) one generator or scaling call makes.
+// A call that would make more (a count, a duration at the model's rate, k copies of a trace) is an
+// InputError before any work, so a mistyped rate or duration cannot run for hours or fill memory.
+inline constexpr std::int64_t kMaxGeneratedRows = 1'000'000'000;
+
 // `count` requests resampled from `source` (at least 2 requests): inter-arrival gaps drawn with
 // replacement from the source's gaps, and each request's (request, response, model, log type) drawn
 // jointly from one source row. Times start at 0. Sessions are not carried over.
@@ -29,7 +34,10 @@ RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint
 // sample when it has one, else drawn from the two length distributions; a failed request (response
 // 0) with the class's failure probability. Classes merged in time order. `duration_s` > 0
 // generates that span; else `count` requests (the earliest of a long enough span). Class c draws
-// from its own stream (seed, c), so adding requests never changes the earlier ones.
+// from its own stream (seed, c), so adding requests never changes the earlier ones. A span whose
+// expected number of requests (span / mean gap, or Λ(span) with windows) passes kMaxGeneratedRows
+// is an InputError, as are a gap distribution of mean 0 and, for a count, arrival times that pass
+// the largest double first.
 struct ParametricOptions {
   double duration_s = 0.0;
   std::int64_t count = 0;
@@ -67,8 +75,8 @@ struct BandwidthSeriesOptions {
 BandwidthTrace generate_bandwidth(const BandwidthSeriesOptions& options);
 
 // Failures of `nodes` nodes ("node0", "node1", ...) over `duration_s`: per node, times between
-// failures drawn from a Weibull of shape `weibull_shape` (1 = exponential) with mean `mtbf_s` (the
-// per-node mean time between failures). Node n draws from its own stream (seed, n).
+// failures drawn from a Weibull of shape `weibull_shape` (in [0.1, 100]; 1 = exponential) with mean
+// `mtbf_s` (the per-node mean time between failures). Node n draws from its own stream (seed, n).
 struct FailureOptions {
   int nodes = 1;
   double mtbf_s = 100.0 * 86400.0;

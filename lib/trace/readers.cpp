@@ -4,7 +4,6 @@
 #include "trace/readers.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/text.hpp"
 #include "kernels/common/error.hpp"
 
 namespace meridian::trace {
@@ -64,12 +64,6 @@ bool parse_real(std::string_view s, double& v) {
   const char* end = s.data() + s.size();
   const auto [ptr, ec] = std::from_chars(s.data(), end, v);
   return ec == std::errc() && ptr == end && std::isfinite(v);
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // ---- Lines ----------------------------------------------------------------------------------------
@@ -767,7 +761,7 @@ RequestTrace read_jsonl(const std::string& path, const ProgressFn& progress) {
 }
 
 RequestFormat detect_request_format(const std::string& path) {
-  const std::string ext = lower(std::filesystem::path(path).extension().string());
+  const std::string ext = ascii_lower(std::filesystem::path(path).extension().string());
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return RequestFormat::jsonl;
   LineReader lines(path, std::size_t{64} << 10);
   std::string_view line;

@@ -14,7 +14,7 @@
 //   7  documents_from_text          the first line is the separator, the rest the text
 //   8  read_idx                     byte 1: expected dimensions (byte % 5); then the file (raw or gzip)
 //   9  BandwidthModel::from_json    JSON text (tracegen generate --link-model)
-//   10 WorkloadModel::from_json     JSON text (tracegen generate --workload)
+//   10 WorkloadModel::from_json     JSON text (tracegen generate --workload), then 16 requests from it
 //   11 Distribution::from_json      JSON text
 //   12 the name parsers             byte 1 picks one (byte % 9): parse_dtype, parse_device,
 //                                   parse_scheme, parse_reduce_op, parse_comm_backend,
@@ -22,6 +22,7 @@
 //                                   parse_request_format; then the name
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +46,7 @@
 #include "kernels/common/error.hpp"
 #include "trace/distributions.hpp"
 #include "trace/fit.hpp"
+#include "trace/generate.hpp"
 #include "trace/readers.hpp"
 
 namespace {
@@ -100,6 +102,13 @@ void parse_model_json(int which, std::string_view text) {
       use(c.request_tokens, rng);
       use(c.response_tokens, rng);
       if (c.joint) c.joint->sample(rng);
+    }
+    if (!m.classes.empty()) {  // a few requests by count must come back, whatever the rates
+      trace::ParametricOptions o;
+      o.count = 16;
+      const trace::RequestTrace t = trace::generate_parametric(m, o);
+      require(t.size() == 16 && std::is_sorted(t.time_s.begin(), t.time_s.end()),
+              "generating 16 requests gives 16 in time order");
     }
   } else {
     use(trace::Distribution::from_json(json), rng);

@@ -25,7 +25,8 @@ targets=(fuzz_trace_readers fuzz_inputs)
 trace_sources=(kernels/common/error.cpp lib/trace/readers.cpp lib/trace/request_trace.cpp)
 input_sources=(lib/comm/communicator.cpp lib/comm/link_model.cpp lib/comm/mesh_layout.cpp
   lib/core/dtype.cpp lib/core/log.cpp lib/core/rng.cpp lib/core/tensor.cpp lib/data/idx.cpp
-  lib/data/tokens.cpp lib/dist/sim/simulator.cpp lib/trace/distributions.cpp lib/trace/fit.cpp)
+  lib/data/tokens.cpp lib/dist/sim/simulator.cpp lib/trace/distributions.cpp lib/trace/fit.cpp
+  lib/trace/generate.cpp)
 
 # Every source compiled once, in parallel, one function (and datum) per section: tensor.cpp,
 # tokens.cpp and communicator.cpp also hold code that needs the Kokkos kernels or MPI's library,

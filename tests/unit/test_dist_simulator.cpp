@@ -259,6 +259,16 @@ TEST(DistSimulator, ProfilesSchemesAndErrors) {
   EXPECT_THROW(ModelProfile::from_json(
                    nlohmann::json::parse(R"({"layers": [{"forward_s": 1, "backward_s": -1, "param_bytes": 4}]})")),
                InputError);
+  for (const char* bytes : {"1e300", "-1e300", "4.5", "18446744073709551615"}) {
+    const std::string text =
+        std::string(R"({"layers": [{"forward_s": 1, "backward_s": 1, "param_bytes": )") + bytes + "}]}";
+    try {
+      (void)ModelProfile::from_json(nlohmann::json::parse(text));
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("param_bytes"), std::string::npos) << e.what();
+    }
+  }
   for (Scheme s : all_schemes()) EXPECT_EQ(parse_scheme(scheme_name(s)), s);
   EXPECT_THROW(parse_scheme("diloco"), InputError);
   SimOptions bad;

@@ -127,6 +127,19 @@ TEST(DistSyncPlan, JsonRoundTripAndErrors) {
                InputError);
   EXPECT_THROW(SyncPlan::from_json(nlohmann::json::parse(R"({"period": 1, "layers": 2, "slots": [[0]]})")),
                InputError);
+  // Numbers an int cannot hold are input errors, not undefined conversions.
+  for (const char* text : {R"({"period": 1e300, "layers": 1, "slots": [[0]]})",
+                           R"({"period": 1, "layers": 4294967297, "slots": [[0]]})",
+                           R"({"period": 1, "layers": 1, "slots": [[2.5]]})",
+                           R"({"period": 1, "layers": 1, "slots": [[-1e19]]})",
+                           R"({"period": 1, "layers": 1, "slots": 3})"}) {
+    try {
+      (void)SyncPlan::from_json(nlohmann::json::parse(text));
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("sync plan JSON"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(DistSyncPlan, FlsgdSyncsEverythingInTheLastSlot) {

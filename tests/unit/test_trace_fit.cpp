@@ -171,6 +171,29 @@ TEST(TraceDistributions, EmpiricalSamplingFrequencies) {
   EXPECT_EQ(back.counts(), joint.counts());
 }
 
+TEST(TraceDistributions, ExtremeParametersKeepAFiniteMeanAndPmf) {
+  // |s| far beyond any fit: all mass on k = n_max (s < 0) or k = 1 (s > 0), not NaN.
+  const Zipf down(-1e308, 10), up(1e308, 10);
+  EXPECT_EQ(down.mean(), 10.0);
+  EXPECT_EQ(down.log_pdf(10), 0.0);
+  EXPECT_NEAR(down.log_pdf(9), 1e308 * std::log(0.9), 1e293);  // ln (9/10)^1e308
+  EXPECT_EQ(up.mean(), 1.0);
+  EXPECT_EQ(up.log_pdf(1), 0.0);
+  Rng rng = test_rng(3);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(down.sample(rng), 10.0);
+  // A moderate negative s still gives the same pmf as the direct formula k^-s / H.
+  const Zipf z(-2.0, 5);
+  double h = 0;
+  for (int k = 1; k <= 5; ++k) h += std::pow(k, 2.0);
+  for (int k = 1; k <= 5; ++k) EXPECT_NEAR(z.log_pdf(k), std::log(std::pow(k, 2.0) / h), 1e-12) << k;
+  EXPECT_NEAR(z.log_normalizer(), std::log(h), 1e-12);
+  // Values near the largest double: Σ v·c overflows, the mean does not.
+  const Empirical wide({-1e308, 1e308}, {1, 1});
+  EXPECT_EQ(wide.mean(), 0.0);
+  const Empirical high({1e308, 1.5e308}, {3, 1});
+  EXPECT_NEAR(high.mean(), 1.125e308, 1e294);
+}
+
 TEST(TraceDistributions, JsonRoundTripAndBadJson) {
   const std::vector<Distribution> all = {Exponential{0.25}, Gamma{0.5, 4.0}, Weibull{1.5, 2.0}, LogNormal{3.0, 1.2},
                                          Zipf(1.3, 4000), Empirical({1.0, 3.0}, {5, 6})};

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
+#include <string>
 
 #include "core/rng.hpp"
 #include "kernels/common/error.hpp"
@@ -245,6 +247,96 @@ TEST(TraceGenerate, GenerationReportsProgress) {
   const RequestTrace b = bootstrap(g, 200000, 1, [&](double f) { seen.push_back(f); });
   EXPECT_EQ(seen.size(), 200000u / 65536u);
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
+// One stationary class with the given gaps and fixed lengths.
+WorkloadModel stationary_model(Distribution gaps) {
+  WorkloadModel m;
+  m.duration_s = 100;
+  WorkloadClass c;
+  c.arrival.rate_per_s = 1.0 / gaps.mean();
+  c.arrival.inter_arrival = std::move(gaps);
+  c.request_tokens = Empirical({7.0}, {1});
+  c.response_tokens = Empirical({9.0}, {1});
+  m.classes.push_back(c);
+  return m;
+}
+
+TEST(TraceGenerate, RunawayGenerationIsAnInputErrorNotAHang) {
+  const auto error_of = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  // 1e300 requests per second: a duration expects 1e301 requests, refused at once; a count ends.
+  const WorkloadModel fast = stationary_model(Exponential{1e300});
+  ParametricOptions o;
+  o.duration_s = 10;
+  EXPECT_NE(error_of([&] { generate_parametric(fast, o); }).find("expected number of requests"), std::string::npos);
+  o.duration_s = 0;
+  o.count = 100;
+  const RequestTrace burst = generate_parametric(fast, o);
+  EXPECT_EQ(burst.size(), 100u);
+  EXPECT_LT(burst.time_s.back(), 1e-290);
+  // Gaps of mean 0 never advance: refused for a duration, `count` requests at time 0 for a count.
+  const WorkloadModel stuck = stationary_model(Empirical({0.0}, {4}));
+  o.count = 50;
+  EXPECT_EQ(generate_parametric(stuck, o).time_s, std::vector<double>(50, 0.0));
+  o.count = 0;
+  o.duration_s = 1;
+  EXPECT_NE(error_of([&] { generate_parametric(stuck, o); }).find("mean 0"), std::string::npos);
+  // Gaps of mean 1e307: the clock passes the largest double before 100 requests.
+  o.duration_s = 0;
+  o.count = 100;
+  EXPECT_NE(error_of([&] { generate_parametric(stationary_model(Exponential{1e-307}), o); }).find("largest time"),
+            std::string::npos);
+  // Windows: the expected count is Λ(duration), 1080 per 290 s.
+  o.count = 0;
+  o.duration_s = 1e9;
+  EXPECT_NE(error_of([&] { generate_parametric(windowed_model(), o); }).find("expected number"), std::string::npos);
+  o.duration_s = std::numeric_limits<double>::infinity();
+  EXPECT_NE(error_of([&] { generate_parametric(windowed_model(), o); }).find("finite"), std::string::npos);
+  // Windows need gaps that scale to unit mean.
+  WorkloadModel zero_mean = windowed_model();
+  zero_mean.classes[0].arrival.rescaled_inter_arrival.reset();
+  zero_mean.classes[0].arrival.inter_arrival = Empirical({0.0}, {3});
+  o.duration_s = 0;
+  o.count = 10;
+  EXPECT_NE(error_of([&] { generate_parametric(zero_mean, o); }).find("unit mean"), std::string::npos);
+  o.count = kMaxGeneratedRows + 1;
+  EXPECT_NE(error_of([&] { generate_parametric(fast, o); }).find("request count"), std::string::npos);
+  // The other generators and the scalings bound their output the same way.
+  const RequestTrace src = sample_trace(10, 4);
+  EXPECT_NE(error_of([&] { bootstrap(src, kMaxGeneratedRows + 1, 1); }).find("request count"), std::string::npos);
+  EXPECT_NE(error_of([&] { superpose(src, 200'000'000, 0); }).find("copies"), std::string::npos);
+  BandwidthSeriesOptions b;
+  b.step_s = 1e-300;
+  EXPECT_NE(error_of([&] { generate_bandwidth(b); }).find("number of samples"), std::string::npos);
+  b.step_s = 1;
+  b.duration_s = std::numeric_limits<double>::infinity();
+  EXPECT_NE(error_of([&] { generate_bandwidth(b); }).find("finite"), std::string::npos);
+  FailureOptions f;
+  f.mtbf_s = 1e-9;
+  EXPECT_NE(error_of([&] { generate_failures(f); }).find("expected number of failures"), std::string::npos);
+  f.mtbf_s = 3600;
+  f.weibull_shape = 0.01;
+  EXPECT_NE(error_of([&] { generate_failures(f); }).find("Weibull shape"), std::string::npos);
+}
+
+TEST(TraceGenerate, JointLengthsBeyondInt32AreClamped) {
+  WorkloadModel m = stationary_model(Exponential{1.0});
+  m.classes[0].joint = Empirical2D({5'000'000'000}, {-3}, {1});
+  ParametricOptions o;
+  o.count = 20;
+  const RequestTrace t = generate_parametric(m, o);
+  ASSERT_EQ(t.size(), 20u);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(t.request_tokens[i], std::numeric_limits<std::int32_t>::max());
+    EXPECT_EQ(t.response_tokens[i], 0);
+  }
 }
 
 TEST(TraceGenerate, BadArgumentsAreRejected) {

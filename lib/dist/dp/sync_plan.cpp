@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "core/json_integer.hpp"
 #include "core/log.hpp"
 #include "kernels/common/error.hpp"
 
@@ -93,9 +94,14 @@ SyncPlan SyncPlan::from_json(const nlohmann::json& json) {
                        "sync plan JSON: expected an object with \"period\", \"layers\" and \"slots\", got ",
                        json.dump().substr(0, 200));
   try {
-    const int period = json.at("period").get<int>();
-    const int layers = json.at("layers").get<int>();
-    auto slots = json.at("slots").get<std::vector<std::vector<int>>>();
+    const int period = checked_json_integer<int>(json.at("period"), "sync plan JSON: \"period\"");
+    const int layers = checked_json_integer<int>(json.at("layers"), "sync plan JSON: \"layers\"");
+    const nlohmann::json& slot_list = json.at("slots");
+    MERIDIAN_INPUT_CHECK(slot_list.is_array(), "sync plan JSON: \"slots\" is ", slot_list.dump().substr(0, 40),
+                         "; expected a list of lists of layer indices");
+    std::vector<std::vector<int>> slots;
+    for (std::size_t s = 0; s < slot_list.size(); ++s)
+      slots.push_back(checked_json_integers<int>(slot_list[s], cat("sync plan JSON: \"slots\"[", s, "]")));
     MERIDIAN_INPUT_CHECK(static_cast<int>(slots.size()) == period, "sync plan JSON: \"period\" is ", period,
                          " but \"slots\" has ", slots.size(), " entries");
     return SyncPlan(layers, std::move(slots));

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/json_integer.hpp"
 #include "kernels/common/error.hpp"
 
 namespace meridian::dist {
@@ -62,7 +63,8 @@ ModelProfile ModelProfile::from_json(const nlohmann::json& json) {
       lp.name = l.value("name", std::string());
       lp.forward_s = l.at("forward_s").get<double>();
       lp.backward_s = l.at("backward_s").get<double>();
-      lp.param_bytes = l.at("param_bytes").get<std::int64_t>();
+      lp.param_bytes = checked_json_integer<std::int64_t>(
+          l.at("param_bytes"), cat("model profile JSON: layer ", p.layers.size(), " \"param_bytes\""));
       p.layers.push_back(std::move(lp));
     }
   } catch (const nlohmann::json::exception& e) {

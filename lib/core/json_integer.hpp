@@ -1,6 +1,6 @@
 // Whole numbers from the JSON model files, range-checked: nlohmann::json's get<Integer>() converts any
 // number without a check, so 1e300 read as an int is undefined behaviour and -1 read as a count wraps
-// to 2^64 - 1. Used by the from_json functions of distributions.cpp and fit.cpp.
+// to 2^64 - 1. Used by the from_json functions of the model files (lib/trace, lib/dist).
 #pragma once
 
 #include <cmath>
@@ -16,7 +16,7 @@
 
 #include "kernels/common/error.hpp"
 
-namespace meridian::trace {
+namespace meridian {
 
 // `v` as T when it is a JSON number with a whole value that T holds (2 and 2.0 do; 2.5, -1 for an
 // unsigned T, 1e300, strings and null do not); nullopt otherwise.
@@ -63,4 +63,4 @@ std::vector<T> checked_json_integers(const nlohmann::json& v, const std::string&
   return out;
 }
 
-}  // namespace meridian::trace
+}  // namespace meridian
