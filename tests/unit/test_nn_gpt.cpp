@@ -232,6 +232,53 @@ TEST(GptKernels, GeluMatchesReferenceAndFiniteDifferences) {
   expect_close(dx, numerical_grad(ref, x, dy), 1e-5, "gelu dx");
 }
 
+// The vectorised GELU (its own exponential, the σ form) over a dense grid, across parallel blocks and
+// with a tail that is not a multiple of the vector width, against double-precision closed forms.
+TEST(GptKernels, GeluIsAccurateOverItsWholeRange) {
+  const std::int64_t n = 3 * 4096 + 7;  // several parallel blocks and a 3-element tail
+  std::vector<float> x(static_cast<std::size_t>(n)), ones(x.size(), 1.f), y(x.size()), dx(x.size());
+  for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = -14.f + 28.f * static_cast<float>(i) / (n - 1);
+  x[0] = 0.f;
+  x[1] = -0.f;
+  x[2] = 1e-30f;
+  x[3] = -3.4e38f;
+  x[4] = 3.4e38f;
+  x.back() = 0.1f;  // in the tail
+  gpt::gelu_forward(y.data(), x.data(), n);
+  gpt::gelu_backward(dx.data(), x.data(), ones.data(), n);
+  const double k = std::sqrt(2 / M_PI);
+  constexpr double kEps = 0x1p-24;  // float's unit roundoff
+  double worst_y = 0, worst_dx = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double u = k * (v + 0.044715 * v * v * v);
+    const double s = 1 / (1 + std::exp(-2 * u));  // ½(1 + tanh u), exact in double also for v << 0
+    const double want_y = v * s;
+    const double want_dx = s + 2 * v * s * (1 - s) * k * (1 + 3 * 0.044715 * v * v);
+    ASSERT_TRUE(std::isfinite(y[i]) && std::isfinite(dx[i])) << "x = " << v;
+    if (std::fabs(v) <= 9) {
+      // Within the clamp, in units of the rounding the float input itself forces: e^(-2u) moves by
+      // |2u|·ε relative when x moves by one ulp, and the backward is a sum of two terms that cancel
+      // near the minimum of GELU (x ≈ -0.75), so its error is measured against their sizes.
+      const double cond = 1 + std::fabs(2 * u);
+      const double term2 = std::fabs(2 * v * s * (1 - s) * k * (1 + 3 * 0.044715 * v * v));
+      worst_y = std::max(worst_y, std::fabs(y[i] - want_y) / (cond * std::max(std::fabs(want_y), 1e-37)));
+      worst_dx = std::max(worst_dx, std::fabs(dx[i] - want_dx) / (cond * std::max(s + term2, 1e-37)));
+    } else if (std::fabs(v) < 1e30) {  // beyond, σ is clamped: the documented absolute bounds
+      EXPECT_LE(std::fabs(y[i] - want_y), std::fabs(v) * 2e-29) << "x = " << v;
+      EXPECT_LE(std::fabs(dx[i] - want_dx), 1e-26 + 1e-7 * std::fabs(want_dx)) << "x = " << v;
+    }
+  }
+  EXPECT_LT(worst_y, 8 * kEps) << "forward";
+  EXPECT_LT(worst_dx, 8 * kEps) << "backward";
+  EXPECT_EQ(y[0], 0.f);
+  EXPECT_EQ(y[4], 3.4e38f);  // the identity far right
+  EXPECT_NEAR(dx[0], 0.5f, 1e-7);
+  EXPECT_EQ(dx[4], 1.f);
+  std::printf("gelu over [-14, 14]: worst error %.2f ulp (forward), %.2f ulp (backward), scaled by 1 + |2u|\n",
+              worst_y / kEps, worst_dx / kEps);
+}
+
 TEST(GptKernels, EmbeddingOwnsOnlyItsVocabularyRows) {
   const std::int64_t c = 3, rows = 4, begin = 4;  // this rank holds tokens 4..7
   const std::vector<std::int32_t> tokens{1, 5, 7, 5, 9};
