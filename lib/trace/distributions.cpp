@@ -8,8 +8,8 @@
 #include <numeric>
 #include <sstream>
 
-#include "kernels/common/error.hpp"
 #include "core/json_integer.hpp"
+#include "kernels/common/error.hpp"
 
 namespace meridian::trace {
 

@@ -8,8 +8,8 @@
 #include <numeric>
 #include <type_traits>
 
-#include "kernels/common/error.hpp"
 #include "core/json_integer.hpp"
+#include "kernels/common/error.hpp"
 
 namespace meridian::trace {
 

@@ -34,10 +34,10 @@ RequestTrace bootstrap(const RequestTrace& source, std::int64_t count, std::uint
 // sample when it has one, else drawn from the two length distributions; a failed request (response
 // 0) with the class's failure probability. Classes merged in time order. `duration_s` > 0
 // generates that span; else `count` requests (the earliest of a long enough span). Class c draws
-// from its own stream (seed, c), so adding requests never changes the earlier ones. A span whose
-// expected number of requests (span / mean gap, or Λ(span) with windows) passes kMaxGeneratedRows
-// is an InputError, as are a gap distribution of mean 0 and, for a count, arrival times that pass
-// the largest double first.
+// from its own stream (seed, c), so adding requests never changes the earlier ones. InputError: a
+// span whose expected number of requests (span / mean gap, or Λ(span) with windows) passes
+// kMaxGeneratedRows (any span where the gaps have mean 0); a count whose arrival times pass the
+// largest double first; windows over an inter-arrival distribution of mean 0.
 struct ParametricOptions {
   double duration_s = 0.0;
   std::int64_t count = 0;
