@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/stream_scratch.hpp"
 
 namespace meridian::kernels::cuda {
 namespace {
@@ -204,22 +205,6 @@ void pack_bf16(bf16* dst, const float* src, std::int64_t count, std::int64_t row
   pack_bf16_kernel<<<blocks, kPackThreads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
   CUDA_CHECK(cudaGetLastError());
 }
-
-// Stream-ordered device scratch, given back in stream order (after the work enqueued with it).
-class StreamScratch {
- public:
-  StreamScratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
-    CUDA_CHECK(cudaMallocAsync(&data_, std::max<std::size_t>(bytes, 256), stream));
-  }
-  ~StreamScratch() { (void)cudaFreeAsync(data_, stream_); }
-  StreamScratch(const StreamScratch&) = delete;
-  StreamScratch& operator=(const StreamScratch&) = delete;
-  void* data() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-  cudaStream_t stream_;
-};
 
 // The bf16-input product of `batch` matrices; arguments already checked. A stride of 0 (one matrix
 // shared by the batch) is packed once and stays shared.

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/stream_scratch.hpp"
 
 namespace meridian::kernels::cuda {
 namespace {
@@ -42,28 +43,12 @@ __global__ void reduce_kernel(std::int64_t n, const T* x, Acc identity, Op op, A
   if (threadIdx.x == 0) out[blockIdx.x] = lane[0];
 }
 
-// Stream-ordered scratch memory, released (stream-ordered too) when the scope ends.
-class Scratch {
- public:
-  Scratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
-    CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream_));
-  }
-  ~Scratch() { (void)cudaFreeAsync(ptr_, stream_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  void* ptr_ = nullptr;
-  cudaStream_t stream_;
-};
-
 template <class Acc, class T, class Op>
 Acc reduce(std::int64_t n, const T* x, Acc identity, Op op, cudaStream_t stream) {
   const std::int64_t blocks = std::clamp<std::int64_t>((n + kThreads * kPerThread - 1) / (kThreads * kPerThread),
                                                        1, kMaxBlocks);
-  Scratch scratch(static_cast<std::size_t>(blocks + 1) * sizeof(Acc), stream);
-  Acc* partial = static_cast<Acc*>(scratch.get());
+  const StreamScratch scratch(static_cast<std::size_t>(blocks + 1) * sizeof(Acc), stream);
+  Acc* partial = static_cast<Acc*>(scratch.data());
   reduce_kernel<Acc, T, Op><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(n, x, identity, op, partial);
   CUDA_CHECK(cudaGetLastError());
   reduce_kernel<Acc, Acc, Op><<<1, kThreads, 0, stream>>>(blocks, partial, identity, op, partial + blocks);

@@ -87,16 +87,24 @@ inline F4 load4(const float* p) {
 }
 inline void store4(float* p, F4 v) { std::memcpy(p, &v, sizeof v); }
 
-// Runs f(i, count) over [0, n) in blocks of kGeluBlock in parallel; `f` takes 4 elements at a time
-// and the tail through a zero-padded copy.
-template <class F>
-void for_blocks_of_4(const char* name, std::int64_t n, std::int64_t work_per_element, F f) {
+// out[i] = f(in[i]...) over [0, n), 4 elements at a time, in parallel blocks of kGeluBlock; the tail
+// goes through zero-padded copies.
+template <class F, class... In>
+void map4(const char* name, std::int64_t work_per_element, float* out, std::int64_t n, F f, const In*... in) {
   const std::int64_t blocks = (n + kGeluBlock - 1) / kGeluBlock;
   host_for(name, blocks, kGeluBlock * work_per_element, [=](std::int64_t b) {
     const std::int64_t begin = b * kGeluBlock, end = std::min(n, begin + kGeluBlock);
     std::int64_t i = begin;
-    for (; i + 4 <= end; i += 4) f(i, 4);
-    if (i < end) f(i, end - i);
+    for (; i + 4 <= end; i += 4) store4(out + i, f(load4(in + i)...));
+    if (i == end) return;
+    const auto padded = [&](const float* p) {
+      float v[4] = {};
+      std::copy_n(p + i, end - i, v);
+      return load4(v);
+    };
+    float result[4];
+    store4(result, f(padded(in)...));
+    std::copy_n(result, end - i, out + i);
   });
 }
 
@@ -327,30 +335,11 @@ void attention_backward(float* dqkv, float* scratch, const float* dout, const fl
 }
 
 void gelu_forward(float* out, const float* x, std::int64_t n) {
-  for_blocks_of_4("meridian::nn::gpt::gelu_forward", n, 4, [=](std::int64_t i, std::int64_t k) {
-    if (k == 4) {
-      store4(out + i, gelu4(load4(x + i)));
-      return;
-    }
-    float in[4] = {}, res[4];
-    std::copy_n(x + i, k, in);
-    store4(res, gelu4(load4(in)));
-    std::copy_n(res, k, out + i);
-  });
+  map4("meridian::nn::gpt::gelu_forward", 4, out, n, [](F4 v) { return gelu4(v); }, x);
 }
 
 void gelu_backward(float* dx, const float* x, const float* dout, std::int64_t n) {
-  for_blocks_of_4("meridian::nn::gpt::gelu_backward", n, 5, [=](std::int64_t i, std::int64_t k) {
-    if (k == 4) {
-      store4(dx + i, gelu_grad4(load4(x + i)) * load4(dout + i));
-      return;
-    }
-    float in[4] = {}, d[4] = {}, res[4];
-    std::copy_n(x + i, k, in);
-    std::copy_n(dout + i, k, d);
-    store4(res, gelu_grad4(load4(in)) * load4(d));
-    std::copy_n(res, k, dx + i);
-  });
+  map4("meridian::nn::gpt::gelu_backward", 5, dx, n, [](F4 v, F4 d) { return gelu_grad4(v) * d; }, x, dout);
 }
 
 void residual_forward(float* out, const float* a, const float* b, std::int64_t n) {
