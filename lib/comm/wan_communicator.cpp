@@ -1,6 +1,8 @@
-// WAN emulation: the paced exchange (per-link clocks, chunked sends released at their deadlines),
-// the hierarchical collectives built on it, and the byte counters. Buffers are host arrays.
+// WAN emulation: the paced exchange (per-link clocks, transfers that carry their arrival time and
+// are waited for until then), the hierarchical collectives built on it, and the byte counters. Buffers are host arrays.
 #include "comm/wan_communicator.hpp"
+
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -14,10 +16,11 @@ namespace meridian {
 namespace {
 
 constexpr int kLeaderTag = 7;  // tag of the leaders' ring and broadcast messages
-constexpr double kProgressStep_s = 200e-6;  // longest sleep between two MPI progress calls while pacing
+constexpr double kProgressStep_s = 200e-6;  // longest sleep between two MPI progress calls while waiting
+constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;  // largest message, in elements or bytes
 
-// Waits like the pacing loop: MPI progress, then a short sleep, so a rank waiting for its data
-// center's leader (who waits for the WAN) leaves the core to the computation it overlaps with.
+// MPI progress, then a short sleep, until all are complete: a rank waiting for its data center's
+// leader (who waits for the WAN) or for bytes to move leaves the core to the computation it overlaps with.
 void wait_sleeping(std::span<MPI_Request> requests) {
   if (requests.empty()) return;
   for (;;) {
@@ -28,11 +31,20 @@ void wait_sleeping(std::span<MPI_Request> requests) {
   }
 }
 
+// Sleeps until `t` with the timer slack of this thread (50 µs by default on Linux) cut to 1 µs for the
+// sleep, so that a latency of a millisecond is kept to within a few percent.
+void sleep_precisely_until(std::chrono::steady_clock::time_point t) {
+  if (t <= std::chrono::steady_clock::now()) return;
+  const int slack_ns = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (slack_ns > 1000) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  std::this_thread::sleep_until(t);
+  if (slack_ns > 1000) prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(slack_ns), 0, 0, 0);
+}
+
 // Starts start(offset, length) -> MPI_Request for every piece of [0, n) small enough for an MPI
 // (int) count, then waits for them all with wait_sleeping.
 template <class Start>
 void run_in_pieces(std::int64_t n, Start start) {
-  constexpr std::int64_t kMaxPiece = std::int64_t{1} << 30;
   std::vector<MPI_Request> requests;
   for (std::int64_t off = 0; off < n; off += kMaxPiece) requests.push_back(start(off, std::min(kMaxPiece, n - off)));
   wait_sleeping(requests);
@@ -87,14 +99,12 @@ void divide(void* buffer, std::int64_t n, DType dtype, int by) {
 
 }  // namespace
 
-WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links, WanOptions options)
-    : dc_of_rank_(std::move(dc_of_rank)), links_(std::move(links)), options_(options) {
+WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links)
+    : dc_of_rank_(std::move(dc_of_rank)), links_(std::move(links)) {
   world_ = std::make_unique<MpiCommunicator>(comm);
   const int n = world_->size();
   MERIDIAN_INPUT_CHECK(static_cast<int>(dc_of_rank_.size()) == n, "WAN emulation: the data-center map names ",
                        dc_of_rank_.size(), " ranks but the communicator has ", n);
-  MERIDIAN_INPUT_CHECK(options_.chunk_bytes >= 1024, "WAN emulation: chunk_bytes ", options_.chunk_bytes,
-                       " is below 1 KiB");
   const std::set<int> used(dc_of_rank_.begin(), dc_of_rank_.end());
   MERIDIAN_INPUT_CHECK(*used.begin() == 0 && *used.rbegin() == links_.dcs() - 1 &&
                            static_cast<int>(used.size()) == links_.dcs(),
@@ -142,62 +152,48 @@ WanStats WanCommunicator::stats() const {
 
 void WanCommunicator::paced_exchange(MPI_Comm comm, int tag, const std::vector<Transfer>& sends,
                                      const std::vector<Transfer>& recvs) {
-  const std::int64_t chunk = options_.chunk_bytes;
+  // Every transfer is a header, the clock time at which its last byte reaches the peer by the link
+  // model, followed by its data; both go at once at machine speed (in pieces an MPI count can hold).
+  // The link's timing is kept by the wait: the exchange ends when this rank's sends are delivered
+  // and the data it receives has arrived, each at its computed time. Headers and data of one peer
+  // match in order (MPI does not overtake), so each peer appears at most once per direction.
+  std::vector<double> arrive_at(recvs.size(), 0.0), deliver_at(sends.size(), 0.0);
   std::vector<MPI_Request> requests;
-  for (const Transfer& r : recvs)
-    for (std::int64_t off = 0; off < r.bytes; off += chunk) {
-      MPI_Request q = MPI_REQUEST_NULL;
-      MPI_CHECK(MPI_Irecv(r.data + off, static_cast<int>(std::min(chunk, r.bytes - off)), MPI_BYTE, r.peer, tag,
-                          comm, &q));
+  const auto post = [&](bool send, const Transfer& t, double* header) {
+    MPI_Request q = MPI_REQUEST_NULL;
+    MPI_CHECK(send ? MPI_Isend(header, 1, MPI_DOUBLE, t.peer, tag, comm, &q)
+                   : MPI_Irecv(header, 1, MPI_DOUBLE, t.peer, tag, comm, &q));
+    requests.push_back(q);
+    for (std::int64_t off = 0; off < t.bytes; off += kMaxPiece) {
+      const int n = static_cast<int>(std::min(kMaxPiece, t.bytes - off));
+      MPI_CHECK(send ? MPI_Isend(t.data + off, n, MPI_BYTE, t.peer, tag, comm, &q)
+                     : MPI_Irecv(t.data + off, n, MPI_BYTE, t.peer, tag, comm, &q));
       requests.push_back(q);
     }
-  // Every chunk's release time: its link serialises it after the link's previous chunk (from this
-  // rank), and it arrives one latency later. Chunks of one send stay in order.
-  struct Release {
-    double at_s;
-    const Transfer* t;
-    std::int64_t off;
   };
-  std::vector<Release> releases;
+  for (std::size_t i = 0; i < recvs.size(); ++i) post(false, recvs[i], &arrive_at[i]);
+  // A link serialises the sends over it in order from its clock, and each arrives one latency
+  // after its last bit; inside the data center a transfer is there when MPI has moved it.
   const double now = clock_s();
-  for (const Transfer& s : sends) {
-    if (s.peer_dc == dc_id()) {  // inside the data center: no pacing
-      for (std::int64_t off = 0; off < s.bytes; off += chunk) releases.push_back({now, &s, off});
-      continue;
+  double done_at = now;
+  for (std::size_t i = 0; i < sends.size(); ++i) {
+    const Transfer& s = sends[i];
+    deliver_at[i] = now;
+    if (s.peer_dc != dc_id()) {
+      const Link& link = links_.link(dc_id(), s.peer_dc);
+      double& free_at = link_free_at_[static_cast<std::size_t>(s.peer_dc)];
+      free_at = link.finish_time(std::max(now, free_at), 8.0 * static_cast<double>(s.bytes));
+      deliver_at[i] = free_at + link.latency_s;
     }
-    const Link& link = links_.link(dc_id(), s.peer_dc);
-    double& free_at = link_free_at_[static_cast<std::size_t>(s.peer_dc)];
-    for (std::int64_t off = 0; off < s.bytes; off += chunk) {
-      const double start = std::max(now, free_at);
-      free_at = link.finish_time(start, 8.0 * static_cast<double>(std::min(chunk, s.bytes - off)));
-      releases.push_back({free_at + link.latency_s, &s, off});
-    }
+    done_at = std::max(done_at, deliver_at[i]);
+    post(true, s, &deliver_at[i]);
   }
-  std::stable_sort(releases.begin(), releases.end(),
-                   [](const Release& a, const Release& b) { return a.at_s < b.at_s; });
-  double waited = 0;
-  for (const Release& r : releases) {
-    const double before = clock_s();
-    // Until the chunk's release time, keep the chunks already sent moving (MPI progresses a large
-    // send only inside MPI calls) and sleep in short steps.
-    for (double now_s = before; now_s < r.at_s; now_s = clock_s()) {
-      if (!requests.empty()) {
-        int done = 0;
-        MPI_CHECK(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
-      }
-      std::this_thread::sleep_until(at(std::min(r.at_s, now_s + kProgressStep_s)));
-    }
-    waited += clock_s() - before;
-    MPI_Request q = MPI_REQUEST_NULL;
-    MPI_CHECK(MPI_Isend(r.t->data + r.off, static_cast<int>(std::min(chunk, r.t->bytes - r.off)), MPI_BYTE, r.t->peer,
-                        tag, comm, &q));
-    requests.push_back(q);
-  }
-  wait_sleeping(requests);
+  wait_sleeping(requests);  // MPI moves the bytes (and the receiver learns their arrival times)
+  for (double t : arrive_at) done_at = std::max(done_at, t);
+  sleep_precisely_until(at(done_at));
   std::lock_guard lock(stats_mutex_);
   for (const Transfer& s : sends)
     if (s.peer_dc != dc_id()) stats_.bytes_to_dc[static_cast<std::size_t>(s.peer_dc)] += s.bytes;
-  stats_.paced_wait_s += waited;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 // WanCommunicator: a Communicator over host memory whose ranks sit in data centers joined by
 // emulated WAN links. Traffic inside a data center goes at machine speed; every byte that crosses
-// between data centers is paced in real wall-clock time by the sender (a per-link clock that admits
-// `chunk_bytes` at a time at the link's bandwidth, each chunk delivered one latency later), so
-// overlap of communication with computation is real. Collectives are hierarchical: reduce inside
+// between data centers takes real wall-clock time: each link has a clock that serialises the sends
+// over it at the link's bandwidth, a send is delivered one latency after its last bit, and neither
+// end of a transfer goes on before that time (the bytes themselves move at machine speed, with the
+// time of their arrival), so overlap of communication with computation is real. Collectives are hierarchical: reduce inside
 // each data center, ring all-reduce among the data-center leaders over the paced links, broadcast
 // inside. Operations (collectives and point-to-point alike) run in issue order on one worker thread.
 #pragma once
@@ -22,14 +23,9 @@
 
 namespace meridian {
 
-struct WanOptions {
-  std::int64_t chunk_bytes = 256 << 10;  // pacing granularity; the same on every rank
-};
-
 // What crossed the WAN from this rank so far.
 struct WanStats {
   std::vector<std::int64_t> bytes_to_dc;  // bytes this rank sent to each data center (0 for its own)
-  double paced_wait_s = 0;                // time this rank's sends waited for their links
   double busy_s = 0;                      // time operations ran (queued time excluded): the channel's busy time
 };
 
@@ -37,9 +33,10 @@ class WanCommunicator final : public Communicator {
  public:
   // Collective over `comm` (duplicated; the caller keeps it). dc_of_rank[r] is the data center of
   // rank r of `comm`, ids 0..links.dcs()-1 each used at least once. Time zero of the link model
-  // (for bandwidth series) is now, taken after a barrier. InputError when the map and the model
+  // (for bandwidth series and for the arrival times ranks send each other) is now, taken after a
+  // barrier, so the ranks' clocks agree to within that barrier's exit skew. InputError when the map and the model
   // disagree.
-  WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links, WanOptions options = {});
+  WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links);
   ~WanCommunicator() override;
 
   int rank() const override { return world_->rank(); }
@@ -76,8 +73,8 @@ class WanCommunicator final : public Communicator {
     char* data;
     std::int64_t bytes;
   };
-  // Sends and receives at once over `comm`: receives posted first, then every send cut into chunks
-  // that leave when their link admits them (chunks of all sends interleaved by deadline).
+  // Sends and receives at once over `comm` (each peer at most once per direction); returns at the
+  // latest of the sends' delivery and the receives' arrival times (see the .cpp).
   void paced_exchange(MPI_Comm comm, int tag, const std::vector<Transfer>& sends, const std::vector<Transfer>& recvs);
   void all_reduce_body(void* buffer, std::int64_t count, DType dtype, ReduceOp op);
   void broadcast_body(void* buffer, std::int64_t bytes, int root);
@@ -100,7 +97,6 @@ class WanCommunicator final : public Communicator {
 
   std::vector<int> dc_of_rank_;
   LinkModel links_;
-  WanOptions options_;
   std::unique_ptr<MpiCommunicator> world_;    // every rank
   std::unique_ptr<MpiCommunicator> dc_;       // this rank's data center, ranked by world rank
   std::unique_ptr<MpiCommunicator> leaders_;  // data-center leaders by dc id; null on other ranks

@@ -1,6 +1,6 @@
 // The WAN emulation: every collective against closed-form answers for several data-center maps
 // (including leaders that are not rank 0 and three data centers), the achieved inter-DC bandwidth
-// against the configured one (within 5 %), latency, overlap of a non-blocking all-reduce with
+// against the configured one (within 5 %), the latency of small messages, overlap of a non-blocking all-reduce with
 // computation, and the byte counters.
 #include <gtest/gtest.h>
 #include <mpi.h>
@@ -34,7 +34,7 @@ double value(int rank, std::int64_t i) { return static_cast<double>((rank + 1) *
 
 TEST(Wan, CollectivesMatchClosedForms) {
   for (const auto& map : dc_maps()) {
-    WanCommunicator comm(MPI_COMM_WORLD, map, LinkModel::uniform(dcs_of(map), 10e9, 0), WanOptions{.chunk_bytes = 4096});
+    WanCommunicator comm(MPI_COMM_WORLD, map, LinkModel::uniform(dcs_of(map), 10e9, 0));
     const int n = comm.size(), me = comm.rank();
     for (std::int64_t count : {std::int64_t{1}, std::int64_t{5}, std::int64_t{10001}}) {
       std::vector<double> x(static_cast<std::size_t>(count));
@@ -131,6 +131,46 @@ TEST(Wan, AchievedBandwidthMatchesTheLink) {
   const WanStats s = comm.stats();
   EXPECT_EQ(s.bytes_to_dc[1], sent);  // only rank 0 sent across
   EXPECT_EQ(s.bytes_to_dc[0], 0);
+}
+
+// Small messages are latency-bound: one message takes the latency plus its bits over the link, an
+// all-reduce between two data centers (a two-step ring between the leaders) twice that. The bound
+// above allows 5 % and the intra-DC steps; waiting in coarse steps, or paying a latency twice, fails it.
+TEST(Wan, SmallMessagesTakeTheLatency) {
+  const double bw = 100e6, latency = 0.005;
+  std::vector<int> map(static_cast<std::size_t>(world_size()));
+  for (int r = 0; r < world_size(); ++r) map[static_cast<std::size_t>(r)] = r < world_size() / 2 ? 0 : 1;
+  WanCommunicator comm(MPI_COMM_WORLD, map, LinkModel::uniform(2, bw, latency));
+  const int me = comm.rank(), receiver = world_size() / 2;
+  std::vector<float> x(256, 1.f);  // 1 KiB
+  const double one = latency + 8.0 * 1024 / bw;
+  double best_message = 1e300, best_all_reduce = 1e300;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    comm.barrier();
+    double times[2] = {0, 0};  // sender's start, receiver's end
+    if (me == 0) {
+      times[0] = monotonic_s();
+      comm.send(x.data(), 256, DType::f32, receiver);
+    }
+    if (me == receiver) {
+      comm.recv(x.data(), 256, DType::f32, 0);
+      times[1] = monotonic_s();
+    }
+    MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    best_message = std::min(best_message, times[1] - times[0]);
+    comm.barrier();
+    double start = monotonic_s();  // from the first rank's start to the last rank's end
+    comm.all_reduce(x.data(), x.data(), 256, DType::f32, ReduceOp::avg);
+    double end = monotonic_s();
+    MPI_Allreduce(MPI_IN_PLACE, &start, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &end, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    best_all_reduce = std::min(best_all_reduce, end - start);
+  }
+  EXPECT_GT(best_message, one - 50e-6);  // the ranks read one clock; 50 µs for the barrier's skew
+  EXPECT_LT(best_message, 1.05 * one + 100e-6);
+  const double ring = 2 * (latency + 8.0 * 512 / bw);
+  EXPECT_GT(best_all_reduce, ring);
+  EXPECT_LT(best_all_reduce, 1.05 * ring + 1e-3);
 }
 
 // A non-blocking all-reduce over a slow link progresses while the caller works: the wall time of
