@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <span>
 #include <thread>
@@ -48,6 +49,45 @@ void run_in_pieces(std::int64_t n, Start start) {
   std::vector<MPI_Request> requests;
   for (std::int64_t off = 0; off < n; off += kMaxPiece) requests.push_back(start(off, std::min(kMaxPiece, n - off)));
   wait_sleeping(requests);
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Rank 0's steady clock minus this rank's, in seconds (0 on rank 0). Rank 0 answers ping-pongs
+// from every other rank in turn; each rank keeps the estimate of its shortest round trip
+// (Cristian's method), good to half of it, so a rank descheduled during some exchanges (a loaded
+// machine) still gets an offset good to microseconds. A barrier's exit skew can be milliseconds.
+double offset_to_rank0(MPI_Comm comm) {
+  constexpr int kRounds = 32, kTag = 6;
+  int rank = 0, size = 1;
+  MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  MPI_CHECK(MPI_Comm_size(comm, &size));
+  if (rank == 0) {
+    for (int r = 1; r < size; ++r)
+      for (int i = 0; i < kRounds; ++i) {
+        char ping = 0;
+        MPI_CHECK(MPI_Recv(&ping, 1, MPI_CHAR, r, kTag, comm, MPI_STATUS_IGNORE));
+        const double t = steady_seconds();
+        MPI_CHECK(MPI_Send(&t, 1, MPI_DOUBLE, r, kTag, comm));
+      }
+    return 0.0;
+  }
+  double best_round_trip = std::numeric_limits<double>::infinity(), offset = 0.0;
+  for (int i = 0; i < kRounds; ++i) {
+    char ping = 0;
+    double t0 = 0.0;
+    const double sent = steady_seconds();
+    MPI_CHECK(MPI_Send(&ping, 1, MPI_CHAR, 0, kTag, comm));
+    MPI_CHECK(MPI_Recv(&t0, 1, MPI_DOUBLE, 0, kTag, comm, MPI_STATUS_IGNORE));
+    const double back = steady_seconds();
+    if (back - sent < best_round_trip) {
+      best_round_trip = back - sent;
+      offset = t0 - 0.5 * (sent + back);
+    }
+  }
+  return offset;
 }
 
 template <class T>
@@ -126,8 +166,13 @@ WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, Lin
   }
   link_free_at_.assign(static_cast<std::size_t>(links_.dcs()), 0.0);
   stats_.bytes_to_dc.assign(static_cast<std::size_t>(links_.dcs()), 0);
+  // Time zero is rank 0's clock after a barrier, in every rank's own clock.
+  const double offset_s = offset_to_rank0(world_->mpi_comm());
   world_->barrier();
-  zero_ = std::chrono::steady_clock::now();
+  double zero_s = rank() == 0 ? steady_seconds() : 0.0;
+  MPI_CHECK(MPI_Bcast(&zero_s, 1, MPI_DOUBLE, 0, world_->mpi_comm()));
+  zero_ = std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(zero_s - offset_s)));
 }
 
 WanCommunicator::~WanCommunicator() {

@@ -33,8 +33,9 @@ class WanCommunicator final : public Communicator {
  public:
   // Collective over `comm` (duplicated; the caller keeps it). dc_of_rank[r] is the data center of
   // rank r of `comm`, ids 0..links.dcs()-1 each used at least once. Time zero of the link model
-  // (for bandwidth series and for the arrival times ranks send each other) is now, taken after a
-  // barrier, so the ranks' clocks agree to within that barrier's exit skew. InputError when the map and the model
+  // (for bandwidth series and for the arrival times ranks send each other) is rank 0's clock after
+  // a barrier; each rank measures its clock's offset to rank 0's by ping-pong first, so all agree
+  // to microseconds even when the barrier's exit is skewed. InputError when the map and the model
   // disagree.
   WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, LinkModel links);
   ~WanCommunicator() override;
