@@ -1,13 +1,11 @@
 // Link model: unit parsing, bandwidth series (piecewise-constant integration), the inter-region
-// tables and the per-pair link matrix. CSV files are read line by line with file:line:column errors.
+// tables and the per-pair link matrix. The CSV files are read by lib/trace's readers.
 #include "comm/link_model.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <set>
 
 #include "core/text.hpp"
 #include "kernels/common/error.hpp"
@@ -31,66 +29,6 @@ bool leading_number(std::string_view text, double& value, std::string_view& rest
   rest = std::string_view(ptr, static_cast<std::size_t>(end - ptr));
   return true;
 }
-
-// One CSV file read line by line, fields split at commas (the tables have no quoting).
-class CsvLines {
- public:
-  explicit CsvLines(const std::string& path) : path_(path), in_(path) {
-    MERIDIAN_INPUT_CHECK(in_.good(), path, ": cannot open the file (does it exist and is it readable?)");
-  }
-  bool next() {
-    while (std::getline(in_, line_)) {
-      ++line_no_;
-      if (!trim(line_).empty()) {
-        split();
-        return true;
-      }
-    }
-    return false;
-  }
-  const std::vector<std::string_view>& fields() const { return fields_; }
-  std::string where(std::size_t column) const { return cat(path_, ":", line_no_, ": column ", column + 1); }
-  int line() const { return line_no_; }
-  const std::string& path() const { return path_; }
-
-  // Index of the header column `name`; InputError listing the header otherwise.
-  std::size_t column(std::string_view name) const {
-    for (std::size_t i = 0; i < fields_.size(); ++i)
-      if (fields_[i] == name) return i;
-    throw InputError(cat(path_, ":", line_no_, ": the header has no column '", name, "' (found: ", line_, ")"));
-  }
-  std::string_view field(std::size_t column, std::string_view name) const {
-    MERIDIAN_INPUT_CHECK(column < fields_.size(), path_, ":", line_no_, ": expected a value for '", name,
-                         "' in column ", column + 1, " but the line has only ", fields_.size(), " fields");
-    return fields_[column];
-  }
-  double number(std::size_t column, std::string_view name, bool positive) const {
-    const std::string_view text = field(column, name);
-    double v = 0;
-    std::string_view rest;
-    MERIDIAN_INPUT_CHECK(leading_number(text, v, rest) && trim(rest).empty(), where(column), ": expected a number for '",
-                         name, "', found '", text, "'");
-    MERIDIAN_INPUT_CHECK(!positive || v > 0, where(column), ": '", name, "' must be > 0, found ", text);
-    return v;
-  }
-
- private:
-  void split() {
-    fields_.clear();
-    std::string_view rest(line_);
-    for (;;) {
-      const std::size_t comma = rest.find(',');
-      fields_.push_back(trim(rest.substr(0, comma)));
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-  }
-  std::string path_;
-  std::ifstream in_;
-  std::string line_;
-  int line_no_ = 0;
-  std::vector<std::string_view> fields_;
-};
 
 }  // namespace
 
@@ -152,23 +90,12 @@ BandwidthSeries::BandwidthSeries(std::vector<double> time_s, std::vector<double>
 }
 
 BandwidthSeries BandwidthSeries::read_csv(const std::string& path) {
-  CsvLines csv(path);
-  MERIDIAN_INPUT_CHECK(csv.next(), path, ": the file is empty; expected the header time_s,bandwidth_bps");
-  const std::size_t t_col = csv.column("time_s"), b_col = csv.column("bandwidth_bps");
-  std::vector<double> times, bws;
-  while (csv.next()) {
-    const double t = csv.number(t_col, "time_s", false);
-    const double b = csv.number(b_col, "bandwidth_bps", true);
-    MERIDIAN_INPUT_CHECK(t >= 0, csv.where(t_col), ": time_s ", t,
-                         " is negative; times count seconds from the start of the run (0 or more)");
-    MERIDIAN_INPUT_CHECK(times.empty() || t > times.back(), csv.where(t_col), ": time_s ", t,
-                         " does not follow the previous time ", times.empty() ? 0.0 : times.back(),
-                         "; times must increase strictly");
-    times.push_back(t);
-    bws.push_back(b);
-  }
-  MERIDIAN_INPUT_CHECK(!times.empty(), path, ": no data lines after the header time_s,bandwidth_bps");
-  return BandwidthSeries(std::move(times), std::move(bws));
+  trace::BandwidthTrace t = trace::read_bandwidth_csv(path);
+  for (std::size_t i = 0; i < t.size(); ++i)
+    MERIDIAN_INPUT_CHECK(t.bandwidth_bps[i] > 0, path, ": bandwidth 0 at time_s ", t.time_s[i], " (point ", i + 1,
+                         "): the link is down there, and the WAN emulation needs a positive bandwidth at every "
+                         "time; replace the outage by a small bandwidth");
+  return BandwidthSeries(std::move(t.time_s), std::move(t.bandwidth_bps));
 }
 
 std::size_t BandwidthSeries::segment_at(double t) const {
@@ -199,62 +126,26 @@ double BandwidthSeries::finish_time(double start, double bits) const {
 
 RegionTables RegionTables::read(const std::string& throughput_csv, const std::string& rtt_csv) {
   RegionTables out;
-  out.throughput_file_ = throughput_csv;
-  out.rtt_file_ = rtt_csv;
-  // `scale` converts a value to the unit it is used in (bit/s, seconds one way), which must hold it.
-  const auto load = [](const std::string& path, const char* value_column, double scale,
-                       std::vector<Entry>& table) {
-    CsvLines csv(path);
-    MERIDIAN_INPUT_CHECK(csv.next(), path, ": the file is empty; expected a header with src_region,dst_region,",
-                         value_column);
-    const std::size_t s = csv.column("src_region"), d = csv.column("dst_region"), v = csv.column(value_column);
-    while (csv.next()) {
-      const std::string_view src = csv.field(s, "src_region"), dst = csv.field(d, "dst_region");
-      MERIDIAN_INPUT_CHECK(!src.empty() && !dst.empty(), csv.where(src.empty() ? s : d), ": empty region name");
-      const double value = csv.number(v, value_column, true);
-      MERIDIAN_INPUT_CHECK(std::isfinite(value * scale), csv.where(v), ": '", value_column, "' ", value,
+  out.throughput_gbps_ = trace::read_throughput_table(throughput_csv);
+  out.rtt_ms_ = trace::read_rtt_table(rtt_csv);
+  // Each value must hold in the unit it is used in (bit/s, seconds one way).
+  for (const auto& [table, scale] : {std::pair{&out.throughput_gbps_, 1e9}, std::pair{&out.rtt_ms_, 0.5e-3}})
+    for (const trace::LinkRow& row : table->rows)
+      MERIDIAN_INPUT_CHECK(std::isfinite(row.value * scale), table->path, ":", row.line, ": ", table->value_column, " ",
+                           row.value, " from ", row.src, " to ", row.dst,
                            " is too large to be a measurement; check the column's unit");
-      table.push_back(Entry{std::string(src), std::string(dst), value});
-    }
-    MERIDIAN_INPUT_CHECK(!table.empty(), path, ": no data lines after the header");
-  };
-  load(throughput_csv, "throughput_gbps", 1e9, out.throughput_gbps_);
-  load(rtt_csv, "rtt_ms_avg", 0.5e-3, out.rtt_ms_);
   return out;
 }
 
-double RegionTables::find(const std::vector<Entry>& table, const std::string& file, const std::string& src,
-                          const std::string& dst, const char* what) {
-  for (const Entry& e : table)
-    if (e.src == src && e.dst == dst) return e.value;
-  std::set<std::string> known;
-  for (const Entry& e : table) known.insert(e.src);
-  std::string some;
-  int shown = 0;
-  for (const std::string& r : known) {
-    if (shown++ == 6) break;
-    some += (some.empty() ? "" : ", ") + r;
-  }
-  throw InputError(cat(file, ": no ", what, " from region '", src, "' to '", dst, "' (", known.size(),
-                       " source regions, e.g. ", some, "); name regions as provider:region exactly as in the file"));
-}
-
 double RegionTables::bandwidth_bps(const std::string& src, const std::string& dst) const {
-  return 1e9 * find(throughput_gbps_, throughput_file_, src, dst, "throughput");
+  return 1e9 * throughput_gbps_.lookup(src, dst);
 }
 
 double RegionTables::latency_s(const std::string& src, const std::string& dst) const {
-  return 0.5e-3 * find(rtt_ms_, rtt_file_, src, dst, "round-trip time");
+  return 0.5e-3 * rtt_ms_.lookup(src, dst);
 }
 
-std::vector<std::string> RegionTables::regions() const {
-  std::set<std::string> all;
-  for (const Entry& e : throughput_gbps_) {
-    all.insert(e.src);
-    all.insert(e.dst);
-  }
-  return {all.begin(), all.end()};
-}
+std::vector<std::string> RegionTables::regions() const { return throughput_gbps_.regions(); }
 
 // ---- LinkModel
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "trace/readers.hpp"
+
 namespace meridian {
 
 // "100Mbit", "1Gbit/s", "2.5Gbps", "800kbit", "1e9" (bit/s) -> bit/s. InputError naming `what`
@@ -52,29 +54,25 @@ struct Link {
   }
 };
 
-// Measured link properties between named regions ("aws:us-east-1", "gcp:europe-west4-a").
+// Measured link properties between named regions ("aws:us-east-1", "gcp:europe-west4-a"), read
+// with lib/trace's link-table reader, so that tracegen and the WAN emulation see the same numbers.
 class RegionTables {
  public:
   // throughput CSV: columns src_region, dst_region, throughput_gbps; rtt CSV: src_region,
   // dst_region, rtt_ms_avg (found by name in the header; other columns ignored). InputError with
-  // file:line:column for a malformed line, a missing column, a non-positive number.
+  // file:line:column for a malformed line, a missing column, a non-positive number, and with
+  // file:line for a value too large for its unit.
   static RegionTables read(const std::string& throughput_csv, const std::string& rtt_csv);
 
-  // Throughput in bit/s and one-way latency (RTT / 2) in seconds from src to dst. InputError
-  // naming the pair, the file and a few known regions when the table has no such entry.
+  // Throughput in bit/s and one-way latency (RTT / 2) in seconds from src to dst; a pair measured
+  // more than once gives the mean of its rows. InputError naming the pair, the file and a few known
+  // regions when the table has no such entry.
   double bandwidth_bps(const std::string& src, const std::string& dst) const;
   double latency_s(const std::string& src, const std::string& dst) const;
   std::vector<std::string> regions() const;  // every region named in the throughput table, sorted
 
  private:
-  struct Entry {
-    std::string src, dst;
-    double value;
-  };
-  static double find(const std::vector<Entry>& table, const std::string& file, const std::string& src,
-                     const std::string& dst, const char* what);
-  std::vector<Entry> throughput_gbps_, rtt_ms_;
-  std::string throughput_file_, rtt_file_;
+  trace::LinkTable throughput_gbps_, rtt_ms_;
 };
 
 // Links between `dcs` data centers: link(i, j) for i != j (traffic inside a data center is not

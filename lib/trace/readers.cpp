@@ -863,7 +863,7 @@ LinkTable read_link_table(const std::string& path, std::string_view value_column
       if (csv.field(col).empty()) csv.fail(col, "expected a region name like aws:us-east-1, got ''");
     const double v = csv.real(c[2], "a positive number");
     if (!(v > 0)) csv.fail(c[2], "expected a positive number, got '", show(csv.field(c[2])), "'");
-    table.rows.push_back(LinkRow{std::string(csv.field(c[0])), std::string(csv.field(c[1])), v});
+    table.rows.push_back(LinkRow{std::string(csv.field(c[0])), std::string(csv.field(c[1])), v, csv.line()});
   }
   if (table.rows.empty()) csv.fail_no_data();
   return table;

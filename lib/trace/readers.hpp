@@ -71,6 +71,7 @@ struct LinkRow {
   std::string src;  // "aws:us-east-1"
   std::string dst;
   double value = 0;  // in the unit of the table's value column (Gbit/s, ms)
+  std::int64_t line = 0;  // where it was read (for messages)
 };
 
 // One measurement per row, in file order; a pair measured more than once has several rows.
