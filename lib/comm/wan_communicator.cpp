@@ -1,5 +1,6 @@
 // WAN emulation: the paced exchange (per-link clocks, transfers that carry their arrival time and
-// are waited for until then), the hierarchical collectives built on it, and the byte counters. Buffers are host arrays.
+// are waited for until then), the hierarchical collectives built on it, and the byte counters.
+// Buffers are host arrays.
 #include "comm/wan_communicator.hpp"
 
 #include <sys/prctl.h>
@@ -171,8 +172,9 @@ WanCommunicator::WanCommunicator(MPI_Comm comm, std::vector<int> dc_of_rank, Lin
   world_->barrier();
   double zero_s = rank() == 0 ? steady_seconds() : 0.0;
   MPI_CHECK(MPI_Bcast(&zero_s, 1, MPI_DOUBLE, 0, world_->mpi_comm()));
+  using Ticks = std::chrono::steady_clock::duration;
   zero_ = std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(zero_s - offset_s)));
+      std::chrono::duration_cast<Ticks>(std::chrono::duration<double>(zero_s - offset_s)));
 }
 
 WanCommunicator::~WanCommunicator() {

@@ -3,9 +3,10 @@
 // between data centers takes real wall-clock time: each link has a clock that serialises the sends
 // over it at the link's bandwidth, a send is delivered one latency after its last bit, and neither
 // end of a transfer goes on before that time (the bytes themselves move at machine speed, with the
-// time of their arrival), so overlap of communication with computation is real. Collectives are hierarchical: reduce inside
-// each data center, ring all-reduce among the data-center leaders over the paced links, broadcast
-// inside. Operations (collectives and point-to-point alike) run in issue order on one worker thread.
+// time of their arrival), so overlap of communication with computation is real. Collectives are
+// hierarchical: reduce inside each data center, ring all-reduce among the data-center leaders over
+// the paced links, broadcast inside. Operations (collectives and point-to-point alike) run in issue
+// order on one worker thread.
 #pragma once
 
 #include <mpi.h>
