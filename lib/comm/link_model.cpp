@@ -15,12 +15,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 // The number at the start of `text`; `rest` gets what follows it. False when there is none.
 bool leading_number(std::string_view text, double& value, std::string_view& rest) {
   const char* end = text.data() + text.size();

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/timer.hpp"
 
 namespace meridian {
 namespace {
@@ -50,10 +51,6 @@ void run_in_pieces(std::int64_t n, Start start) {
   std::vector<MPI_Request> requests;
   for (std::int64_t off = 0; off < n; off += kMaxPiece) requests.push_back(start(off, std::min(kMaxPiece, n - off)));
   wait_sleeping(requests);
-}
-
-double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Rank 0's steady clock minus this rank's, in seconds (0 on rank 0). Rank 0 answers ping-pongs

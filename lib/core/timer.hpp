@@ -5,6 +5,12 @@
 
 namespace meridian {
 
+// Seconds on the steady clock since its epoch (boot, on Linux: the same for every process of a
+// node). For time stamps that are compared or subtracted; WallTimer for one interval.
+inline double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 class WallTimer {
  public:
   WallTimer() { reset(); }

@@ -32,6 +32,8 @@ constexpr std::int64_t kRowChunks = 32;
 using F4 = float __attribute__((vector_size(16)));
 using I4 = std::int32_t __attribute__((vector_size(16)));
 constexpr std::int64_t kGeluBlock = 4096;  // elements per parallel work item
+constexpr float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π): u = √(2/π)(x + kGeluCubic·x³)
+constexpr float kGeluCubic = 0.044715f;
 
 inline F4 broadcast(float v) { return F4{v, v, v, v}; }
 
@@ -64,19 +66,17 @@ struct GeluTerms {
   F4 s, e, xc;
 };
 inline GeluTerms gelu_terms(F4 x) {
-  constexpr float kS = 0.7978845608028654f;  // √(2/π)
   const F4 lo = broadcast(-9.f), hi = broadcast(9.f);
   F4 xc = x < lo ? lo : x;
   xc = xc > hi ? hi : xc;
-  const F4 u = kS * (xc + 0.044715f * xc * xc * xc);
+  const F4 u = kSqrt2OverPi * (xc + kGeluCubic * xc * xc * xc);
   const F4 e = exp4(-2.f * u);
   return {1.f / (1.f + e), e, xc};
 }
 inline F4 gelu4(F4 x) { return x * gelu_terms(x).s; }
 inline F4 gelu_grad4(F4 x) {
-  constexpr float kS = 0.7978845608028654f;
   const GeluTerms g = gelu_terms(x);
-  const F4 du = kS * (1.f + 3.f * 0.044715f * g.xc * g.xc);
+  const F4 du = kSqrt2OverPi * (1.f + 3.f * kGeluCubic * g.xc * g.xc);
   return g.s + 2.f * g.xc * g.e * g.s * g.s * du;  // past ±9 that term is below 1e-26: xc keeps it finite
 }
 

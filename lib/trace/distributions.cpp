@@ -18,8 +18,14 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
-// The largest total of an empirical table's counts (a sampler draws an integer below it).
-constexpr std::uint64_t kMaxTotal = std::numeric_limits<std::uint64_t>::max();
+// `running` plus the count of entry i of an empirical table (`what` names it in messages); InputError
+// when the total would pass the largest a sampler can draw an integer below.
+std::uint64_t add_count(std::uint64_t running, std::uint64_t count, std::size_t i, const char* what) {
+  constexpr std::uint64_t kMaxTotal = std::numeric_limits<std::uint64_t>::max();
+  MERIDIAN_INPUT_CHECK(count <= kMaxTotal - running, what, ": \"counts\" add up to more than ", kMaxTotal,
+                       " at entry ", i, "; a table of sample counts cannot hold that many");
+  return running + count;
+}
 
 // log(x^a e^-x / Gamma(a)): the common prefactor of the incomplete-gamma expansions.
 double gamma_prefactor_log(double a, double x) { return a * std::log(x) - x - std::lgamma(a); }
@@ -349,9 +355,7 @@ Empirical::Empirical(std::vector<double> values, std::vector<std::uint64_t> coun
     MERIDIAN_INPUT_CHECK(i == 0 || values_[i] > values_[i - 1], "empirical: \"values\" must be strictly ascending; ",
                          "entry ", i, " (", values_[i], ") is not above the one before");
     MERIDIAN_INPUT_CHECK(counts_[i] > 0, "empirical: \"counts\"[", i, "] is 0; leave the value out instead");
-    MERIDIAN_INPUT_CHECK(counts_[i] <= kMaxTotal - running, "empirical: \"counts\" add up to more than ",
-                         kMaxTotal, " at entry ", i, "; a table of sample counts cannot hold that many");
-    running += counts_[i];
+    running = add_count(running, counts_[i], i, "empirical");
     cumulative_[i] = running;
   }
   // Σ v·(c / total): every partial sum stays within the largest |v|, where Σ v·c could overflow
@@ -417,9 +421,7 @@ Empirical2D::Empirical2D(std::vector<std::int64_t> x, std::vector<std::int64_t> 
   std::uint64_t running = 0;
   for (std::size_t i = 0; i < x_.size(); ++i) {
     MERIDIAN_INPUT_CHECK(counts_[i] > 0, "empirical 2-D: \"counts\"[", i, "] is 0; leave the pair out instead");
-    MERIDIAN_INPUT_CHECK(counts_[i] <= kMaxTotal - running, "empirical 2-D: \"counts\" add up to more than ",
-                         kMaxTotal, " at entry ", i, "; a table of sample counts cannot hold that many");
-    running += counts_[i];
+    running = add_count(running, counts_[i], i, "empirical 2-D");
     cumulative_[i] = running;
   }
 }

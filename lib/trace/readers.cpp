@@ -27,12 +27,6 @@ constexpr std::size_t kShownChars = 48;                     // longest field quo
 constexpr std::string_view kCutHint =
     "; this is the file's last line and it has no line end, so the file may be cut short (copy it again)";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 bool is_blank(std::string_view s) { return trim(s).empty(); }
 
 // A field as quoted in a message: at most kShownChars characters, anything unprintable as \xNN.

@@ -20,8 +20,6 @@
 //                                   parse_scheme, parse_reduce_op, parse_comm_backend,
 //                                   parse_log_level, parse_family, parse_group_by,
 //                                   parse_request_format; then the name
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -43,6 +41,7 @@
 #include "data/idx.hpp"
 #include "data/tokens.hpp"
 #include "dist/sim/simulator.hpp"
+#include "fuzz_scratch.hpp"
 #include "kernels/common/error.hpp"
 #include "trace/distributions.hpp"
 #include "trace/fit.hpp"
@@ -53,20 +52,8 @@ namespace {
 
 using namespace meridian;
 
-// The files each input is written to: in MERIDIAN_FUZZ_SCRATCH (run.sh gives its work folder and
-// removes the files there afterwards), else in /tmp.
-std::string scratch_path(const char* suffix) {
-  const char* dir = std::getenv("MERIDIAN_FUZZ_SCRATCH");
-  const std::string folder = dir != nullptr ? dir : "/tmp";
-  return folder + "/meridian_fuzz_inputs_" + std::to_string(::getpid()) + suffix;
-}
-
-void write_file(const std::string& path, std::string_view bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) std::abort();
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-}
+using fuzz::write_file;
+std::string scratch_path(const char* suffix) { return fuzz::scratch_path("inputs", suffix); }
 
 // A broken promise of a parser that returned: reported as a crash, so libFuzzer keeps the input.
 void require(bool ok, const char* promise) {

@@ -14,6 +14,7 @@
 #include "mpi_world.hpp"
 #include "comm/link_model.hpp"
 #include "comm/wan_communicator.hpp"
+#include "core/timer.hpp"
 
 namespace meridian {
 namespace {
@@ -86,10 +87,6 @@ TEST(Wan, BadMapsAreInputErrors) {
   EXPECT_THROW(WanCommunicator(MPI_COMM_WORLD, gap, LinkModel::uniform(3, 1e9, 0)), InputError);
 }
 
-double monotonic_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // Two data centers: ranks [0, n/2) and [n/2, n).
 std::vector<int> halves() {
   std::vector<int> map(static_cast<std::size_t>(world_size()));
@@ -106,12 +103,12 @@ double one_message_s(WanCommunicator& comm, std::vector<char>& buf) {
   comm.barrier();
   double times[2] = {0, 0};  // sender's start, receiver's end
   if (comm.rank() == 0) {
-    times[0] = monotonic_s();
+    times[0] = steady_seconds();
     comm.send(buf.data(), bytes, DType::u8, receiver);
   }
   if (comm.rank() == receiver) {
     comm.recv(buf.data(), bytes, DType::u8, 0);
-    times[1] = monotonic_s();
+    times[1] = steady_seconds();
   }
   MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   return times[1] - times[0];
@@ -159,9 +156,9 @@ TEST(Wan, SmallMessagesTakeTheLatency) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     best_message = std::min(best_message, one_message_s(comm, message));
     comm.barrier();
-    double start = monotonic_s();  // from the first rank's start to the last rank's end
+    double start = steady_seconds();  // from the first rank's start to the last rank's end
     comm.all_reduce(x.data(), x.data(), 256, DType::f32, ReduceOp::avg);
-    double end = monotonic_s();
+    double end = steady_seconds();
     MPI_Allreduce(MPI_IN_PLACE, &start, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &end, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     best_all_reduce = std::min(best_all_reduce, end - start);

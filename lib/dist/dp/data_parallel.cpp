@@ -1,19 +1,15 @@
 #include "dist/dp/data_parallel.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "core/error.hpp"
+#include "core/timer.hpp"
 #include "nn/softmax_cross_entropy.hpp"
 
 namespace meridian::dist {
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -106,9 +102,9 @@ bool DataParallelTrainer::replicas_equal_after(std::int64_t iteration) const {
 }
 
 double DataParallelTrainer::timed_all_reduce(float* data, std::int64_t count, IterationStats& stats) {
-  const double start = now_s();
+  const double start = steady_seconds();
   comm_.all_reduce(data, data, count, DType::f32, ReduceOp::avg);
-  const double took = now_s() - start;
+  const double took = steady_seconds() - start;
   stats.exposed_s += took;
   stats.syncs += 1;
   stats.synced_bytes += count * static_cast<std::int64_t>(sizeof(float));
@@ -132,7 +128,7 @@ void DataParallelTrainer::launch_units(int layer, nn::ParamField field) {
 }
 
 void DataParallelTrainer::on_layer_ready(int layer) {
-  hook_time_s_[static_cast<std::size_t>(layer)] = now_s();
+  hook_time_s_[static_cast<std::size_t>(layer)] = steady_seconds();
   int first = 0;
   const int n = units_.units_of(layer, &first);
   if (n == 0) return;
@@ -160,9 +156,9 @@ void DataParallelTrainer::on_layer_ready(int layer) {
 
 void DataParallelTrainer::wait_launched(nn::ParamField field, IterationStats& stats) {
   for (InFlight& f : in_flight_) {
-    const double start = now_s();
+    const double start = steady_seconds();
     f.request.wait();
-    stats.exposed_s += now_s() - start;
+    stats.exposed_s += steady_seconds() - start;
     copy_range_from_flat(params_, field, f.offset, {flat_.data() + f.offset, static_cast<std::size_t>(f.count)});
   }
   in_flight_.clear();
@@ -265,16 +261,16 @@ IterationStats DataParallelTrainer::step(const Tensor& images, const Tensor& lab
   stats.iteration = iteration_;
   current_ = &stats;
   const WanStats before = comm_.stats();
-  const double t0 = now_s();
+  const double t0 = steady_seconds();
   model_.zero_grad();
   const Tensor logits = model_.forward(images, true);
   const nn::CrossEntropyResult ce = nn::softmax_cross_entropy(logits, labels);
   stats.loss = ce.loss;
   stats.correct = ce.correct;
-  const double t1 = now_s();
+  const double t1 = steady_seconds();
   backward_start_s_ = t1;
   model_.backward(ce.dlogits);
-  const double t2 = now_s();
+  const double t2 = steady_seconds();
 
   const bool profiling = options_.scheme == Scheme::dreamddp && !plan_;
   switch (options_.scheme) {
@@ -297,16 +293,16 @@ IterationStats DataParallelTrainer::step(const Tensor& images, const Tensor& lab
     case Scheme::flsgd:
       break;
   }
-  const double t3 = now_s();
+  const double t3 = steady_seconds();
   optimizer_.step();
-  const double t4 = now_s();
+  const double t4 = steady_seconds();
   if (options_.scheme == Scheme::flsgd && (iteration_ + 1) % options_.period == 0) {
     model_.copy_parameters_to(flat_);
     timed_all_reduce(flat_.data(), units_.total, stats);
     model_.copy_parameters_from(flat_);
     for (auto& n : unit_syncs_) n += 1;
   }
-  const double t5 = now_s();
+  const double t5 = steady_seconds();
   current_ = nullptr;
 
   stats.forward_s = t1 - t0;
