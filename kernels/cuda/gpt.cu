@@ -164,11 +164,25 @@ __global__ void fill_rows_kernel(float* out, const float* bias, std::int64_t n, 
   for (std::int64_t idx = first_index(); idx < n * cols; idx += grid_stride()) out[idx] = bias[idx % cols];
 }
 
+// out[j] += Σ_i m[i, j] (bias gradients: rows = B·T). A block takes 32 columns, one per lane, and
+// its kColumnSumWarps warps take every kColumnSumWarps-th row, so each load is one coalesced row
+// segment and the whole GPU streams the matrix (one thread per column, looping over all B·T rows,
+// kept a few SMs busy). The warps' partial sums are added in warp order: the result is the same
+// on every run.
+constexpr int kColumnSumWarps = 32;
+
 __global__ void column_sums_kernel(float* out, const float* m, std::int64_t rows, std::int64_t cols) {
-  for (std::int64_t j = first_index(); j < cols; j += grid_stride()) {
-    float s = 0.f;
-    for (std::int64_t i = 0; i < rows; ++i) s += m[i * cols + j];
-    out[j] += s;
+  __shared__ float partial[kColumnSumWarps][33];
+  const std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  float s = 0.f;
+  if (j < cols)
+    for (std::int64_t i = threadIdx.y; i < rows; i += kColumnSumWarps) s += m[i * cols + j];
+  partial[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < cols) {
+    float total = 0.f;
+    for (int w = 0; w < kColumnSumWarps; ++w) total += partial[w][threadIdx.x];
+    out[j] += total;
   }
 }
 
@@ -383,7 +397,9 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 }
 
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
-  column_sums_kernel<<<blocks_for(cols), kThreads, 0, stream>>>(out, m, rows, cols);
+  if (cols == 0) return;
+  const dim3 block(32, kColumnSumWarps);
+  column_sums_kernel<<<static_cast<unsigned>((cols + 31) / 32), block, 0, stream>>>(out, m, rows, cols);
   check_launch();
 }
 

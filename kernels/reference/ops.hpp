@@ -133,6 +133,9 @@ inline void check_gemm(const char* what, Trans ta, Trans tb, std::int64_t m, std
 }
 
 // Strided batch: A and B may be shared between batches (stride 0), C slices must not overlap.
+// Two layouts of C are disjoint: one after another (stride_c >= the span of one C), or side by
+// side within the rows (attention's heads: each C is n columns of rows ldc apart, the batches
+// n or more columns apart, all inside one row of ldc).
 inline void check_gemm_batch(const char* what, std::int64_t m, std::int64_t n, std::int64_t ldc,
                              std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b,
                              std::int64_t stride_c) {
@@ -140,9 +143,11 @@ inline void check_gemm_batch(const char* what, std::int64_t m, std::int64_t n, s
   MERIDIAN_CHECK(stride_a >= 0 && stride_b >= 0, what, ": negative stride (stride_a=", stride_a,
                  ", stride_b=", stride_b, ")");
   const std::int64_t c_span = m == 0 || n == 0 ? 0 : (m - 1) * ldc + n;
-  MERIDIAN_CHECK(batch <= 1 || stride_c >= c_span, what, ": stride_c=", stride_c,
+  const bool stacked = stride_c >= c_span;
+  const bool side_by_side = stride_c >= n && (batch - 1) * stride_c + n <= ldc;
+  MERIDIAN_CHECK(batch <= 1 || stacked || side_by_side, what, ": stride_c=", stride_c,
                  " makes the C matrices of consecutive batches overlap (each spans ", c_span,
-                 " elements)");
+                 " elements of rows ldc=", ldc, " apart)");
 }
 
 }  // namespace detail

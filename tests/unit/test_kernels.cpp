@@ -820,6 +820,13 @@ TEST(CpuKernels, ArgumentErrorsThrow) {
   EXPECT_THROW(cpu::gemm_strided_batched(Trans::no, Trans::no, 1, 2, 1, 1.f, a, 1, b, 2, 0.f, c, 2, 2, -1, 2, 2),
                meridian::Error);
   EXPECT_NO_THROW(cpu::gemm_strided_batched(Trans::no, Trans::no, 1, 2, 1, 1.f, a, 1, b, 2, 0.f, c, 2, 2, 0, 0, 2));
+  // Side by side within the rows (attention's heads): three 2x2 C with ldc 6 at columns 0, 2, 4.
+  float wide[12] = {};
+  EXPECT_NO_THROW(cpu::gemm_strided_batched(Trans::no, Trans::no, 2, 2, 1, 1.f, a, 1, b, 2, 0.f, wide, 6, 3, 0, 0, 2));
+  EXPECT_THROW(cpu::gemm_strided_batched(Trans::no, Trans::no, 2, 2, 1, 1.f, a, 1, b, 2, 0.f, wide, 6, 3, 0, 0, 1),
+               meridian::Error);  // columns overlap
+  EXPECT_THROW(cpu::gemm_strided_batched(Trans::no, Trans::no, 2, 2, 1, 1.f, a, 1, b, 2, 0.f, wide, 5, 3, 0, 0, 2),
+               meridian::Error);  // the third runs into the next row
 }
 
 TEST(CpuKernels, ReportsThreads) { EXPECT_GE(cpu::num_threads(), 1); }
