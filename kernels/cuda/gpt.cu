@@ -165,10 +165,9 @@ __global__ void fill_rows_kernel(float* out, const float* bias, std::int64_t n, 
 }
 
 // out[j] += Σ_i m[i, j] (bias gradients: rows = B·T). A block takes 32 columns, one per lane, and
-// its kColumnSumWarps warps take every kColumnSumWarps-th row, so each load is one coalesced row
-// segment and the whole GPU streams the matrix (one thread per column, looping over all B·T rows,
-// kept a few SMs busy). The warps' partial sums are added in warp order: the result is the same
-// on every run.
+// its kColumnSumWarps warps take every kColumnSumWarps-th row: each load is one coalesced row
+// segment, and 32 warps per 32 columns keep enough loads in flight even when cols is only 768.
+// The warps' partial sums are added in warp order: the result is the same on every run.
 constexpr int kColumnSumWarps = 32;
 
 __global__ void column_sums_kernel(float* out, const float* m, std::int64_t rows, std::int64_t cols) {
