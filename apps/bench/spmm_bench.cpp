@@ -30,6 +30,7 @@
 #include "kernels/common/nm_layout.hpp"
 #include "kernels/cpu/nm_sparse.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "spmm_check.hpp"
 #ifdef MERIDIAN_HAVE_CUDA
 #include "spmm_bench_cuda.hpp"  // --device cuda
 #endif
@@ -238,145 +239,6 @@ struct Buffers {
   Tensor dc, da_sparse, da_dense, dvalues, db_dense;
 };
 
-// Counts the entries of the sparse result that differ from dense sgemm on the decompressed B by
-// more than a forward-error bound, plus sampled entries recomputed in double straight from the
-// compressed format (values, index) so that a wrong decompress cannot hide a wrong SpMM.
-std::int64_t check_case(const Shape3& s, const NMLayout& layout, const Buffers& buf) {
-  const float* a = buf.a.data<float>();
-  const float* b = buf.b_pruned.data<float>();
-  const float* values = buf.values.data<float>();
-  const std::uint8_t* index = buf.index.data<std::uint8_t>();
-  const float* cs = buf.c_sparse.data<float>();
-  const float* cd = buf.c_dense.data<float>();
-  // Σ_j |a_ij||b_jc| <= max_j |a_ij| · Σ_j |b_jc|; both products round k times in f32, so
-  // |cs - cd| <= 2 · γ_k · that, with γ_k ≈ k·eps (a little slack on top).
-  std::vector<double> row_max_a(static_cast<std::size_t>(s.m), 0.0), col_sum_b(static_cast<std::size_t>(s.n), 0.0);
-  for (std::int64_t i = 0; i < s.m; ++i)
-    for (std::int64_t j = 0; j < s.k; ++j)
-      row_max_a[static_cast<std::size_t>(i)] = std::max(row_max_a[static_cast<std::size_t>(i)],
-                                                        std::abs(static_cast<double>(a[i * s.k + j])));
-  for (std::int64_t j = 0; j < s.k; ++j)
-    for (std::int64_t c = 0; c < s.n; ++c) col_sum_b[static_cast<std::size_t>(c)] += std::abs(static_cast<double>(b[j * s.n + c]));
-  const double eps = std::numeric_limits<float>::epsilon();
-  const double gamma = 2.0 * static_cast<double>(s.k + 2) * eps;
-  std::int64_t wrong = 0;
-  for (std::int64_t i = 0; i < s.m; ++i)
-    for (std::int64_t c = 0; c < s.n; ++c) {
-      const double x = cs[i * s.n + c], y = cd[i * s.n + c];
-      const double bound = gamma * row_max_a[static_cast<std::size_t>(i)] * col_sum_b[static_cast<std::size_t>(c)];
-      if (!std::isfinite(x) || !(std::abs(x - y) <= bound + std::numeric_limits<float>::min())) ++wrong;
-    }
-  // 64 sampled entries in double from the compressed format itself.
-  Rng rng(0x5eed, stream_id(StreamPurpose::test, 1));
-  for (int t = 0; t < 64; ++t) {
-    const std::int64_t i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.m)));
-    const std::int64_t c = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.n)));
-    double exact = 0, abs_sum = 0;
-    for (std::int64_t r = 0; r < layout.kept_rows(); ++r) {
-      const std::int64_t row = layout.dense_row(r, c / layout.v, index);
-      if (row >= s.k) continue;
-      const double p = static_cast<double>(a[i * s.k + row]) * values[r * s.n + c];
-      exact += p;
-      abs_sum += std::abs(p);
-    }
-    const double x = cs[i * s.n + c];
-    if (!std::isfinite(x) || !(std::abs(x - exact) <= gamma * abs_sum + std::numeric_limits<float>::min())) ++wrong;
-  }
-  return wrong;
-}
-
-// dA = dC·Bᵀ: every entry against dense sgemm on the decompressed B (bound 2(N+2)·eps·max_c|dC_ic|·Σ_c|B_jc|),
-// plus 64 sampled entries recomputed in double from the compressed format as kernels/reference sums them.
-std::int64_t check_grad_a(const Shape3& s, const NMLayout& layout, const Buffers& buf) {
-  const float* dc = buf.dc.data<float>();
-  const float* b = buf.b_pruned.data<float>();
-  const float* values = buf.values.data<float>();
-  const std::uint8_t* index = buf.index.data<std::uint8_t>();
-  const float* xs = buf.da_sparse.data<float>();
-  const float* xd = buf.da_dense.data<float>();
-  std::vector<double> row_max_dc(static_cast<std::size_t>(s.m), 0.0), row_sum_b(static_cast<std::size_t>(s.k), 0.0);
-  for (std::int64_t i = 0; i < s.m; ++i)
-    for (std::int64_t c = 0; c < s.n; ++c)
-      row_max_dc[static_cast<std::size_t>(i)] = std::max(row_max_dc[static_cast<std::size_t>(i)],
-                                                         std::abs(static_cast<double>(dc[i * s.n + c])));
-  for (std::int64_t j = 0; j < s.k; ++j)
-    for (std::int64_t c = 0; c < s.n; ++c)
-      row_sum_b[static_cast<std::size_t>(j)] += std::abs(static_cast<double>(b[j * s.n + c]));
-  const double eps = std::numeric_limits<float>::epsilon();
-  const double gamma = 2.0 * static_cast<double>(s.n + 2) * eps;
-  std::int64_t wrong = 0;
-  for (std::int64_t i = 0; i < s.m; ++i)
-    for (std::int64_t j = 0; j < s.k; ++j) {
-      const double x = xs[i * s.k + j], y = xd[i * s.k + j];
-      const double bound = gamma * row_max_dc[static_cast<std::size_t>(i)] * row_sum_b[static_cast<std::size_t>(j)];
-      if (!std::isfinite(x) || !(std::abs(x - y) <= bound + std::numeric_limits<float>::min())) ++wrong;
-    }
-  Rng rng(0x5eed, stream_id(StreamPurpose::test, 2));
-  for (int t = 0; t < 64; ++t) {
-    const std::int64_t i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.m)));
-    const std::int64_t j = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.k)));
-    double exact = 0, abs_sum = 0;
-    for (std::int64_t r = (j / layout.m) * layout.n; r < (j / layout.m + 1) * layout.n; ++r)  // j's window
-      for (std::int64_t c = 0; c < s.n; ++c) {
-        if (layout.dense_row(r, c / layout.v, index) != j) continue;
-        const double p = static_cast<double>(dc[i * s.n + c]) * values[r * s.n + c];
-        exact += p;
-        abs_sum += std::abs(p);
-      }
-    const double x = xs[i * s.k + j];
-    if (!std::isfinite(x) || !(std::abs(x - exact) <= gamma * abs_sum + std::numeric_limits<float>::min())) ++wrong;
-  }
-  return wrong;
-}
-
-// dvalues = Aᵀ·dC at the kept positions: every kept entry against dense sgemm dB = Aᵀ·dC at its dense position
-// (bound 2(M+2)·eps·Σ_i|A_ij|·max_i|dC_ic|), padding entries exactly 0, plus 64 sampled entries in double.
-std::int64_t check_grad_b(const Shape3& s, const NMLayout& layout, const Buffers& buf) {
-  const float* a = buf.a.data<float>();
-  const float* dc = buf.dc.data<float>();
-  const std::uint8_t* index = buf.index.data<std::uint8_t>();
-  const float* xs = buf.dvalues.data<float>();
-  const float* xd = buf.db_dense.data<float>();
-  std::vector<double> col_sum_a(static_cast<std::size_t>(s.k), 0.0), col_max_dc(static_cast<std::size_t>(s.n), 0.0);
-  for (std::int64_t i = 0; i < s.m; ++i) {
-    for (std::int64_t j = 0; j < s.k; ++j)
-      col_sum_a[static_cast<std::size_t>(j)] += std::abs(static_cast<double>(a[i * s.k + j]));
-    for (std::int64_t c = 0; c < s.n; ++c)
-      col_max_dc[static_cast<std::size_t>(c)] = std::max(col_max_dc[static_cast<std::size_t>(c)],
-                                                         std::abs(static_cast<double>(dc[i * s.n + c])));
-  }
-  const double eps = std::numeric_limits<float>::epsilon();
-  const double gamma = 2.0 * static_cast<double>(s.m + 2) * eps;
-  std::int64_t wrong = 0;
-  for (std::int64_t r = 0; r < layout.kept_rows(); ++r)
-    for (std::int64_t c = 0; c < s.n; ++c) {
-      const std::int64_t j = layout.dense_row(r, c / layout.v, index);
-      const double x = xs[r * s.n + c];
-      if (j >= s.k) {  // padding
-        if (x != 0.0) ++wrong;
-        continue;
-      }
-      const double y = xd[j * s.n + c];
-      const double bound = gamma * col_sum_a[static_cast<std::size_t>(j)] * col_max_dc[static_cast<std::size_t>(c)];
-      if (!std::isfinite(x) || !(std::abs(x - y) <= bound + std::numeric_limits<float>::min())) ++wrong;
-    }
-  Rng rng(0x5eed, stream_id(StreamPurpose::test, 3));
-  for (int t = 0; t < 64; ++t) {
-    const std::int64_t r = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(layout.kept_rows())));
-    const std::int64_t c = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(s.n)));
-    const std::int64_t j = layout.dense_row(r, c / layout.v, index);
-    double exact = 0, abs_sum = 0;
-    for (std::int64_t i = 0; j < s.k && i < s.m; ++i) {
-      const double p = static_cast<double>(a[i * s.k + j]) * dc[i * s.n + c];
-      exact += p;
-      abs_sum += std::abs(p);
-    }
-    const double x = xs[r * s.n + c];
-    if (!std::isfinite(x) || !(std::abs(x - exact) <= gamma * abs_sum + std::numeric_limits<float>::min())) ++wrong;
-  }
-  return wrong;
-}
-
 // Times `sparse` against `dense` (untimed check first, warm-up, then interleaved repeats after a cache flush)
 // and fills the timing fields of `row`.
 template <class Sparse, class Dense, class Check>
@@ -433,7 +295,10 @@ Row run_grad_case(const Options& o, const std::string& op, const Shape3& s, cons
       kc::gemm(kc::Trans::no, kc::Trans::yes, s.m, s.k, s.n, 1.f, buf.dc.data<float>(), s.n,
                buf.b_pruned.data<float>(), s.n, 0.f, buf.da_dense.data<float>(), s.k);
     };
-    return time_case(o, row, sparse, dense, [&] { return check_grad_a(s, layout, buf); }, flusher);
+    return time_case(o, row, sparse, dense, [&] {
+    return check_spmm_grad_a(s.m, layout, buf.dc.data<float>(), buf.b_pruned.data<float>(), buf.values.data<float>(),
+                             buf.index.data<std::uint8_t>(), buf.da_sparse.data<float>(), buf.da_dense.data<float>());
+  }, flusher);
   }
   const auto sparse = [&] {
     kc::nm_spmm_grad_b(s.m, layout, 1.f, buf.a.data<float>(), s.k, buf.dc.data<float>(), s.n,
@@ -443,7 +308,10 @@ Row run_grad_case(const Options& o, const std::string& op, const Shape3& s, cons
     kc::gemm(kc::Trans::yes, kc::Trans::no, s.k, s.n, s.m, 1.f, buf.a.data<float>(), s.k, buf.dc.data<float>(), s.n,
              0.f, buf.db_dense.data<float>(), s.n);
   };
-  return time_case(o, row, sparse, dense, [&] { return check_grad_b(s, layout, buf); }, flusher);
+  return time_case(o, row, sparse, dense, [&] {
+    return check_spmm_grad_b(s.m, layout, buf.a.data<float>(), buf.dc.data<float>(), buf.index.data<std::uint8_t>(),
+                             buf.dvalues.data<float>(), buf.db_dense.data<float>());
+  }, flusher);
 }
 
 Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf, CacheFlusher& flusher) {
@@ -469,7 +337,11 @@ Row run_case(const Options& o, const Shape3& s, const Sparsity& sp, Buffers& buf
   Row row;
   row.shape = s;
   row.sparsity = sp;
-  return time_case(o, row, sparse, dense, [&] { return check_case(s, layout, buf); }, flusher);
+  return time_case(o, row, sparse, dense, [&] {
+    return check_spmm_forward(s.m, layout, buf.a.data<float>(), buf.b_pruned.data<float>(), buf.values.data<float>(),
+                              buf.index.data<std::uint8_t>(), buf.c_sparse.data<float>(), buf.c_dense.data<float>())
+        .wrong;
+  }, flusher);
 }
 
 // Every product --op asks for on one (shape, sparsity): B pruned and compressed once, then one row per product.

@@ -29,6 +29,7 @@
 #include "kernels/cuda/event_timer.hpp"
 #include "kernels/cuda/nm_sparse.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "spmm_check.hpp"
 
 namespace meridian::bench {
 namespace {
@@ -104,63 +105,6 @@ struct CudaRow {
   double bf16_sparse_us = 0, bf16_dense_us = 0, bf16_sparse_tflops = 0, bf16_dense_tflops = 0, bf16_speedup = 0;
   std::int64_t wrong = -1, bf16_wrong = -1;  // -1: not checked
 };
-
-float bf16_round(float x) { return bf16_to_float(float_to_bf16(x)); }
-
-// The untimed check of one case.
-//  fp32: every entry of the sparse result against cuBLAS on the decompressed B within
-//  2(K+2)·eps·max_j|a_ij|·Σ_j|b_jc| (both round K times), plus 64 sampled entries recomputed in double
-//  from values and index (a wrong decompress cannot hide a wrong SpMM).
-//  bf16: every entry against the checked fp32 sparse result within that bound plus 2·2^-8·max|a|·Σ|b|
-//  (the inputs' rounding to bf16), plus 64 sampled entries against double sums of the bf16-rounded
-//  products within the fp32 bound.
-void check_case(const std::array<std::int64_t, 3>& s, const NMLayout& l, const std::vector<float>& a,
-                const std::vector<float>& b_pruned, const std::vector<float>& values,
-                const std::vector<std::uint8_t>& index, const std::vector<float>& c_sparse,
-                const std::vector<float>& c_dense, const std::vector<float>& c_bf16, CudaRow& row) {
-  const std::int64_t M = s[0], N = s[1], K = s[2];
-  std::vector<double> row_max_a(static_cast<std::size_t>(M), 0.0), col_sum_b(static_cast<std::size_t>(N), 0.0);
-  for (std::int64_t i = 0; i < M; ++i)
-    for (std::int64_t j = 0; j < K; ++j)
-      row_max_a[static_cast<std::size_t>(i)] =
-          std::max(row_max_a[static_cast<std::size_t>(i)], std::abs(static_cast<double>(a[static_cast<std::size_t>(i * K + j)])));
-  for (std::int64_t j = 0; j < K; ++j)
-    for (std::int64_t c = 0; c < N; ++c)
-      col_sum_b[static_cast<std::size_t>(c)] += std::abs(static_cast<double>(b_pruned[static_cast<std::size_t>(j * N + c)]));
-  const double eps = std::numeric_limits<float>::epsilon();
-  const double gamma = 2.0 * static_cast<double>(K + 2) * eps;
-  const double bf16_gamma = gamma + 2.0 * std::ldexp(1.0, -8);
-  const double tiny = std::numeric_limits<float>::min();
-  std::int64_t wrong = 0, bf16_wrong = 0;
-  for (std::int64_t i = 0; i < M; ++i)
-    for (std::int64_t c = 0; c < N; ++c) {
-      const std::size_t at = static_cast<std::size_t>(i * N + c);
-      const double scale = row_max_a[static_cast<std::size_t>(i)] * col_sum_b[static_cast<std::size_t>(c)];
-      const double x = c_sparse[at], y = c_dense[at], z = c_bf16[at];
-      if (!std::isfinite(x) || !(std::abs(x - y) <= gamma * scale + tiny)) ++wrong;
-      if (!std::isfinite(z) || !(std::abs(z - x) <= bf16_gamma * scale + tiny)) ++bf16_wrong;
-    }
-  Rng rng(0x5eed, stream_id(StreamPurpose::test, 1));
-  for (int t = 0; t < 64; ++t) {
-    const auto i = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(M)));
-    const auto c = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(N)));
-    double exact = 0, exact16 = 0, abs_sum = 0;
-    for (std::int64_t r = 0; r < l.kept_rows(); ++r) {
-      const std::int64_t k = l.dense_row(r, c / l.v, index.data());
-      if (k >= K) continue;
-      const float av = a[static_cast<std::size_t>(i * K + k)], bv = values[static_cast<std::size_t>(r * N + c)];
-      exact += static_cast<double>(av) * bv;
-      exact16 += static_cast<double>(bf16_round(av)) * bf16_round(bv);
-      abs_sum += std::abs(static_cast<double>(av) * bv);
-    }
-    const std::size_t at = static_cast<std::size_t>(i * N + c);
-    const double bound = gamma * 1.02 * abs_sum + tiny;  // 1.02: the bf16 rounding of |a||b|
-    if (!std::isfinite(c_sparse[at]) || !(std::abs(c_sparse[at] - exact) <= bound)) ++wrong;
-    if (!std::isfinite(c_bf16[at]) || !(std::abs(c_bf16[at] - exact16) <= bound)) ++bf16_wrong;
-  }
-  row.wrong = wrong;
-  row.bf16_wrong = bf16_wrong;
-}
 
 nlohmann::json row_json(const CudaRow& r) {
   const auto wrong = [](std::int64_t w) { return w < 0 ? nlohmann::json() : nlohmann::json(w); };
@@ -338,9 +282,14 @@ int run_spmm_bench_cuda(const CudaBenchOptions& o, const Runtime& runtime, const
       // Untimed check pass (also the first warm-up).
       for (const auto& call : calls) call();
       CUDA_CHECK(cudaStreamSynchronize(stream));
-      if (o.check)
-        check_case(s, l, a, b_pruned, values, index, d_c_sparse.download(), d_c_dense.download(),
-                   d_c_sparse16.download(), row);
+      if (o.check) {
+        const SpmmCheckCounts counts =
+            check_spmm_forward(M, l, a.data(), b_pruned.data(), values.data(), index.data(),
+                               d_c_sparse.download().data(), d_c_dense.download().data(),
+                               d_c_sparse16.download().data());
+        row.wrong = counts.wrong;
+        row.bf16_wrong = counts.bf16_wrong;
+      }
       for (int w = 0; w < o.warmup; ++w)
         for (const auto& call : calls) call();
       std::vector<double> us[4];
