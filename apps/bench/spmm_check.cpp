@@ -20,9 +20,13 @@ constexpr int kSamples = 64;
 constexpr std::int64_t kColumnBlock = 256;  // columns per task of the column reductions
 const double kTiny = std::numeric_limits<float>::min();
 
-double gamma_of(std::int64_t length) { return 2.0 * static_cast<double>(length + 2) * std::numeric_limits<float>::epsilon(); }
+double gamma_of(std::int64_t length) {
+  return 2.0 * static_cast<double>(length + 2) * std::numeric_limits<float>::epsilon();
+}
 
-bool within(double x, double reference, double bound) { return std::isfinite(x) && std::abs(x - reference) <= bound + kTiny; }
+bool within(double x, double reference, double bound) {
+  return std::isfinite(x) && std::abs(x - reference) <= bound + kTiny;
+}
 
 // max_j |x_ij| (max) or Σ_j |x_ij| (!max), in order, for every row i of x (rows × cols).
 std::vector<double> row_magnitudes(const float* x, std::int64_t rows, std::int64_t cols, bool max) {
@@ -125,7 +129,8 @@ std::int64_t check_spmm_grad_a(std::int64_t m, const NMLayout& layout, const flo
   const double gamma = gamma_of(n);
   std::int64_t wrong = count_rows(m, [=](const std::int64_t i) {
     std::int64_t w = 0;
-    for (std::int64_t j = 0; j < k; ++j) w += within(da_sparse[i * k + j], da_dense[i * k + j], gamma * rd[i] * rb[j]) ? 0 : 1;
+    for (std::int64_t j = 0; j < k; ++j)
+      w += within(da_sparse[i * k + j], da_dense[i * k + j], gamma * rd[i] * rb[j]) ? 0 : 1;
     return w;
   });
   // Samples as kernels/reference sums them: over the kept rows of j's window whose index names j.

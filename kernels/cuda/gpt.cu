@@ -8,6 +8,7 @@
 #include "kernels/cuda/check.hpp"
 #include "kernels/cuda/gpt.hpp"
 #include "kernels/cuda/ops.hpp"
+#include "kernels/cuda/stream_scratch.hpp"
 
 namespace meridian::kernels::cuda::gpt {
 namespace {
@@ -322,19 +323,38 @@ __global__ void sum_of_squares_kernel(double* partial, const float* x, std::int6
 
 }  // namespace
 
+std::vector<double> sums_of_squares(const float* x, const std::vector<std::pair<std::int64_t, std::int64_t>>& ranges,
+                                    cudaStream_t stream) {
+  // Every range's blocks write their partial sums into one buffer (range r from first[r]); one copy
+  // brings them all back.
+  std::vector<std::size_t> first(ranges.size() + 1, 0);
+  std::vector<unsigned> blocks(ranges.size(), 0);
+  for (std::size_t r = 0; r < ranges.size(); ++r) {
+    const std::int64_t n = ranges[r].second - ranges[r].first;
+    MERIDIAN_CHECK(n >= 0, "cuda::gpt::sums_of_squares: range ", r, " ends before it begins");
+    blocks[r] = n > 0 ? std::min<unsigned>(kSquareBlocks, blocks_for(n)) : 0;
+    first[r + 1] = first[r] + blocks[r];
+  }
+  std::vector<double> host(first.back());
+  if (!host.empty()) {
+    const StreamScratch partial(host.size() * sizeof(double), stream);
+    double* p = static_cast<double*>(partial.data());
+    for (std::size_t r = 0; r < ranges.size(); ++r) {
+      if (blocks[r] == 0) continue;
+      sum_of_squares_kernel<<<blocks[r], kThreads, 0, stream>>>(p + first[r], x + ranges[r].first,
+                                                                ranges[r].second - ranges[r].first);
+      check_launch();
+    }
+    memcpy_d2h(host.data(), p, host.size() * sizeof(double), stream);
+  }
+  std::vector<double> sums(ranges.size(), 0.0);
+  for (std::size_t r = 0; r < ranges.size(); ++r)
+    for (std::size_t b = first[r]; b < first[r + 1]; ++b) sums[r] += host[b];
+  return sums;
+}
+
 double sum_of_squares(const float* x, std::int64_t n, cudaStream_t stream) {
-  if (n <= 0) return 0.0;
-  const unsigned blocks = std::min<unsigned>(kSquareBlocks, blocks_for(n));
-  double* partial = static_cast<double*>(device_alloc(blocks * sizeof(double)));
-  sum_of_squares_kernel<<<blocks, kThreads, 0, stream>>>(partial, x, n);
-  const cudaError_t launched = cudaGetLastError();
-  std::vector<double> host(blocks);
-  if (launched == cudaSuccess) memcpy_d2h(host.data(), partial, blocks * sizeof(double), stream);
-  device_free(partial);
-  CUDA_CHECK(launched);
-  double total = 0.0;
-  for (double v : host) total += v;
-  return total;
+  return sums_of_squares(x, {{0, std::max<std::int64_t>(n, 0)}}, stream)[0];
 }
 
 void embedding_forward(float* out, const std::int32_t* tokens, const float* wte, std::int64_t vocab_begin,

@@ -9,6 +9,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "kernels/common/dtype.hpp"
 
@@ -73,5 +75,10 @@ void adamw_update(float* w, const float* g, float* m, float* v, std::int64_t n, 
 // Σ x[i]² in double: per-block partial sums, added on the host in block order (deterministic).
 // Synchronizes `stream`.
 double sum_of_squares(const float* x, std::int64_t n, cudaStream_t stream = nullptr);
+// The same for each range [begin, end) of x at once (the gradient norm's parameters): every range's
+// partial sums come back in one copy, so `stream` is synchronized once however many ranges there
+// are; each sum equals sum_of_squares of its range alone.
+std::vector<double> sums_of_squares(const float* x, const std::vector<std::pair<std::int64_t, std::int64_t>>& ranges,
+                                    cudaStream_t stream = nullptr);
 
 }  // namespace meridian::kernels::cuda::gpt

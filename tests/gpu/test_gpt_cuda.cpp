@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/ops.hpp"
@@ -261,6 +262,29 @@ void check_stage_against_cpu(MatmulPrecision precision) {
       ops::axpy(-0.05f, pg.grad, pg.value);
     }
   }
+}
+
+TEST_F(CudaGpt, SumsOfSquaresOfManyRangesMatchOneAtATimeAndDouble) {
+  // Ranges as the gradient norm takes them: of every size (empty, under a block, many blocks), in any
+  // order, overlapping; one copy back for all must give each range's own sum bit for bit.
+  const std::int64_t n = 3 * 1000 * 1000 + 17;
+  const auto x = random(static_cast<std::size_t>(n), 9, 3.f);
+  Dev<float> gx(x);
+  const std::vector<std::pair<std::int64_t, std::int64_t>> ranges = {
+      {0, n}, {5, 5}, {7, 300}, {n - 1, n}, {1000, 2 * 1000 * 1000}, {123, 124}, {0, 256 * 1024 + 3}};
+  const std::vector<double> sums = cuda::gpt::sums_of_squares(gx.get(), ranges);
+  ASSERT_EQ(sums.size(), ranges.size());
+  for (std::size_t r = 0; r < ranges.size(); ++r) {
+    const auto [begin, end] = ranges[r];
+    double exact = 0.0;
+    for (std::int64_t i = begin; i < end; ++i) {
+      const double v = x[static_cast<std::size_t>(i)];
+      exact += v * v;
+    }
+    EXPECT_EQ(sums[r], cuda::gpt::sum_of_squares(gx.get() + begin, end - begin)) << "range " << r;
+    EXPECT_NEAR(sums[r], exact, 1e-12 * std::max(1.0, exact)) << "range " << r;
+  }
+  EXPECT_TRUE(cuda::gpt::sums_of_squares(gx.get(), {}).empty());
 }
 
 TEST_F(CudaGpt, StageMatchesTheCpuForTenSteps) { check_stage_against_cpu(MatmulPrecision::fp32); }

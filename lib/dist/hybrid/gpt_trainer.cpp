@@ -7,6 +7,8 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "core/ops.hpp"
 #include "core/timer.hpp"
@@ -46,12 +48,16 @@ std::span<float> range_of(Tensor& t, std::int64_t begin, std::int64_t end) {
   return {t.data<float>() + begin, static_cast<std::size_t>(end - begin)};
 }
 
-// Σ x² over [begin, end) of a flat f32 buffer, on its device.
-double sum_of_squares(Tensor& t, std::int64_t begin, std::int64_t end) {
+// Σ x² over each range [begin, end) of a flat f32 buffer, on its device (on a GPU with one
+// synchronisation for all of them).
+std::vector<double> sums_of_squares(Tensor& t, const std::vector<std::pair<std::int64_t, std::int64_t>>& ranges) {
 #if MERIDIAN_HAVE_CUDA
-  if (t.device().is_cuda()) return kernels::cuda::gpt::sum_of_squares(t.data<float>() + begin, end - begin);
+  if (t.device().is_cuda()) return kernels::cuda::gpt::sums_of_squares(t.data<float>(), ranges);
 #endif
-  return nn::sum_of_squares(range_of(t, begin, end));
+  std::vector<double> sums;
+  sums.reserve(ranges.size());
+  for (const auto& [begin, end] : ranges) sums.push_back(nn::sum_of_squares(range_of(t, begin, end)));
+  return sums;
 }
 
 }  // namespace
@@ -272,12 +278,17 @@ double GptTrainer::global_grad_norm_squared() {
   const bool plain = !(options_.zero1 && mesh_.layout().shape().dp > 1);
   // Plain data parallelism: the gradients are the same on every DP rank, so DP rank 0 counts them.
   const double dp_weight = plain && mesh_.dp().rank() != 0 ? 0.0 : 1.0;
-  double local = 0.0;
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  std::vector<double> weights;
   for (const auto& e : f.entries) {
     const std::int64_t begin = std::max(e.offset, f.own_begin), end = std::min(e.offset + e.numel, f.own_end);
     if (begin >= end || e.norm_weight == 0.0) continue;
-    local += e.norm_weight * sum_of_squares(f.grads, begin, end);
+    ranges.emplace_back(begin, end);
+    weights.push_back(e.norm_weight);
   }
+  const std::vector<double> sums = sums_of_squares(f.grads, ranges);
+  double local = 0.0;
+  for (std::size_t i = 0; i < sums.size(); ++i) local += weights[i] * sums[i];
   local *= dp_weight;
   mesh_.control().all_reduce(&local, &local, 1, DType::f64, ReduceOp::sum);
   return local;
