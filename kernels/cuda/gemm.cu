@@ -183,17 +183,25 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t 
 namespace {
 
 constexpr int kPackThreads = 256;
-constexpr std::int64_t kPackMaxBlocks = 4096;  // grid-stride beyond this
+constexpr std::int64_t kPackMaxBlocks = 4096;       // grid-stride beyond this (elementwise)
+constexpr std::int64_t kPackMaxRowBlocks = 65535;   // grid-stride beyond this (a row per block)
+
+// dst[i] = src[i] rounded to bf16, for contiguous operands (a linear layer's activations and weights).
+__global__ void round_bf16_kernel(bf16* dst, const float* src, std::int64_t n) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = float_to_bf16(src[i]);
+}
 
 // dst = the `count` matrices at src (rows x cols, row stride ld, matrix p at src + p·stride) rounded
-// to bf16 and packed (row stride cols, matrix stride rows·cols).
+// to bf16 and packed (row stride cols, matrix stride rows·cols). A block takes one row at a time, its
+// threads the columns: one 64-bit division per row, none per element.
 __global__ void pack_bf16_kernel(bf16* dst, const float* src, std::int64_t count, std::int64_t rows,
                                  std::int64_t cols, std::int64_t ld, std::int64_t stride) {
-  const std::int64_t per = rows * cols, total = count * per;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t p = i / per, r = (i % per) / cols, j = i % cols;
-    dst[i] = float_to_bf16(src[p * stride + r * ld + j]);
+  for (std::int64_t row = blockIdx.x; row < count * rows; row += gridDim.x) {
+    const float* s = src + (row / rows) * stride + (row % rows) * ld;
+    bf16* d = dst + row * cols;
+    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) d[j] = float_to_bf16(s[j]);
   }
 }
 
@@ -201,8 +209,16 @@ void pack_bf16(bf16* dst, const float* src, std::int64_t count, std::int64_t row
                std::int64_t ld, std::int64_t stride, cudaStream_t stream) {
   const std::int64_t total = count * rows * cols;
   if (total == 0) return;
-  const auto blocks = static_cast<unsigned>(std::min((total + kPackThreads - 1) / kPackThreads, kPackMaxBlocks));
-  pack_bf16_kernel<<<blocks, kPackThreads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
+  if (ld == cols && (count == 1 || stride == rows * cols)) {  // one contiguous run
+    const auto blocks = static_cast<unsigned>(std::min((total + kPackThreads - 1) / kPackThreads, kPackMaxBlocks));
+    round_bf16_kernel<<<blocks, kPackThreads, 0, stream>>>(dst, src, total);
+  } else {
+    // Threads per block: the columns rounded up to a warp, at most kPackThreads (attention's heads
+    // have 64 columns).
+    const int threads = static_cast<int>(std::min<std::int64_t>(kPackThreads, (cols + 31) / 32 * 32));
+    const auto blocks = static_cast<unsigned>(std::min(count * rows, kPackMaxRowBlocks));
+    pack_bf16_kernel<<<blocks, threads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
+  }
   CUDA_CHECK(cudaGetLastError());
 }
 

@@ -38,6 +38,12 @@ __device__ __forceinline__ std::int64_t first_row() {
 __device__ __forceinline__ std::int64_t row_stride() { return static_cast<std::int64_t>(gridDim.x) * kWarpsPerBlock; }
 __device__ __forceinline__ int lane() { return static_cast<int>(threadIdx.x % 32); }
 
+// Row-broadcast kernels (a bias or position row added to every row) give a block a row at a time and
+// its threads the columns: no 64-bit division per element (the GPU emulates it in ~70 instructions).
+unsigned blocks_for_row_loop(std::int64_t rows) {
+  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(rows, kMaxBlocks)));
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -53,10 +59,10 @@ void check_launch() { CUDA_CHECK(cudaGetLastError()); }
 
 __global__ void embedding_forward_kernel(float* out, const std::int32_t* tokens, const float* wte, std::int64_t begin,
                                          std::int64_t rows, std::int64_t n, std::int64_t c) {
-  for (std::int64_t idx = first_index(); idx < n * c; idx += grid_stride()) {
-    const std::int64_t i = idx / c, j = idx % c;
+  for (std::int64_t i = blockIdx.x; i < n; i += gridDim.x) {
     const std::int64_t row = static_cast<std::int64_t>(tokens[i]) - begin;
-    out[idx] = (row >= 0 && row < rows) ? wte[row * c + j] : 0.f;
+    const bool mine = row >= 0 && row < rows;
+    for (std::int64_t j = threadIdx.x; j < c; j += blockDim.x) out[i * c + j] = mine ? wte[row * c + j] : 0.f;
   }
 }
 
@@ -72,8 +78,10 @@ __global__ void embedding_backward_kernel(float* dwte, const std::int32_t* token
 }
 
 __global__ void add_positions_kernel(float* x, const float* wpe, std::int64_t bt, std::int64_t t, std::int64_t c) {
-  for (std::int64_t idx = first_index(); idx < bt * c; idx += grid_stride())
-    x[idx] += wpe[((idx / c) % t) * c + idx % c];
+  for (std::int64_t i = blockIdx.x; i < bt; i += gridDim.x) {
+    const float* p = wpe + (i % t) * c;
+    for (std::int64_t j = threadIdx.x; j < c; j += blockDim.x) x[i * c + j] += p[j];
+  }
 }
 
 __global__ void positions_backward_kernel(float* dwpe, const float* dout, std::int64_t b, std::int64_t t,
@@ -146,37 +154,26 @@ __global__ void layernorm_backward_partial_kernel(float* scratch, const float* d
   }
 }
 
-__global__ void layernorm_backward_sum_kernel(float* dw, float* db, const float* scratch, std::int64_t chunks,
-                                              std::int64_t c) {
-  for (std::int64_t j = first_index(); j < c; j += grid_stride()) {
-    float sw = 0.f, sb = 0.f;
-    for (std::int64_t k = 0; k < chunks; ++k) {
-      sw += scratch[k * 2 * c + j];
-      sb += scratch[k * 2 * c + c + j];
-    }
-    dw[j] += sw;
-    db[j] += sb;
-  }
-}
-
 // ---- linear helpers ----
 
 __global__ void fill_rows_kernel(float* out, const float* bias, std::int64_t n, std::int64_t cols) {
-  for (std::int64_t idx = first_index(); idx < n * cols; idx += grid_stride()) out[idx] = bias[idx % cols];
+  for (std::int64_t i = blockIdx.x; i < n; i += gridDim.x)
+    for (std::int64_t j = threadIdx.x; j < cols; j += blockDim.x) out[i * cols + j] = bias[j];
 }
 
-// out[j] += Σ_i m[i, j] (bias gradients: rows = B·T). A block takes 32 columns, one per lane, and
-// its kColumnSumWarps warps take every kColumnSumWarps-th row: each load is one coalesced row
-// segment, and 32 warps per 32 columns keep enough loads in flight even when cols is only 768.
-// The warps' partial sums are added in warp order: the result is the same on every run.
+// out[j] += Σ_i m[i·ld + j] (bias gradients: rows = B·T; LayerNorm's per-chunk partial sums). A
+// block takes 32 columns, one per lane, and its kColumnSumWarps warps take every kColumnSumWarps-th
+// row: each load is one coalesced row segment, and 32 warps per 32 columns keep enough loads in
+// flight even when cols is only 768. The warps' partial sums are added in warp order: the result is
+// the same on every run.
 constexpr int kColumnSumWarps = 32;
 
-__global__ void column_sums_kernel(float* out, const float* m, std::int64_t rows, std::int64_t cols) {
+__global__ void column_sums_kernel(float* out, const float* m, std::int64_t rows, std::int64_t cols, std::int64_t ld) {
   __shared__ float partial[kColumnSumWarps][33];
   const std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * 32 + threadIdx.x;
   float s = 0.f;
   if (j < cols)
-    for (std::int64_t i = threadIdx.y; i < rows; i += kColumnSumWarps) s += m[i * cols + j];
+    for (std::int64_t i = threadIdx.y; i < rows; i += kColumnSumWarps) s += m[i * ld + j];
   partial[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && j < cols) {
@@ -184,6 +181,14 @@ __global__ void column_sums_kernel(float* out, const float* m, std::int64_t rows
     for (int w = 0; w < kColumnSumWarps; ++w) total += partial[w][threadIdx.x];
     out[j] += total;
   }
+}
+
+void launch_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                        cudaStream_t stream) {
+  if (cols == 0) return;
+  const dim3 block(32, kColumnSumWarps);
+  column_sums_kernel<<<static_cast<unsigned>((cols + 31) / 32), block, 0, stream>>>(out, m, rows, cols, ld);
+  check_launch();
 }
 
 // ---- attention ----
@@ -246,7 +251,8 @@ __global__ void residual_kernel(float* out, const float* a, const float* b, std:
 
 __global__ void bias_residual_kernel(float* out, const float* x, const float* y, const float* bias, std::int64_t n,
                                      std::int64_t c) {
-  for (std::int64_t i = first_index(); i < n * c; i += grid_stride()) out[i] = x[i] + y[i] + bias[i % c];
+  for (std::int64_t i = blockIdx.x; i < n; i += gridDim.x)
+    for (std::int64_t j = threadIdx.x; j < c; j += blockDim.x) out[i * c + j] = x[i * c + j] + y[i * c + j] + bias[j];
 }
 
 // ---- cross-entropy ----
@@ -359,7 +365,8 @@ double sum_of_squares(const float* x, std::int64_t n, cudaStream_t stream) {
 
 void embedding_forward(float* out, const std::int32_t* tokens, const float* wte, std::int64_t vocab_begin,
                        std::int64_t vocab_rows, std::int64_t n, std::int64_t c, cudaStream_t stream) {
-  embedding_forward_kernel<<<blocks_for(n * c), kThreads, 0, stream>>>(out, tokens, wte, vocab_begin, vocab_rows, n, c);
+  embedding_forward_kernel<<<blocks_for_row_loop(n), kThreads, 0, stream>>>(out, tokens, wte, vocab_begin, vocab_rows,
+                                                                           n, c);
   check_launch();
 }
 
@@ -371,7 +378,7 @@ void embedding_backward(float* dwte, const std::int32_t* tokens, const float* do
 }
 
 void add_positions(float* x, const float* wpe, std::int64_t b, std::int64_t t, std::int64_t c, cudaStream_t stream) {
-  add_positions_kernel<<<blocks_for(b * t * c), kThreads, 0, stream>>>(x, wpe, b * t, t, c);
+  add_positions_kernel<<<blocks_for_row_loop(b * t), kThreads, 0, stream>>>(x, wpe, b * t, t, c);
   check_launch();
 }
 
@@ -399,15 +406,16 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
   const std::int64_t chunks = (n + kRowChunk - 1) / kRowChunk;
   layernorm_backward_partial_kernel<<<blocks_for(chunks * c), kThreads, 0, stream>>>(scratch, dout, x, mean, rstd, n, c);
   check_launch();
-  layernorm_backward_sum_kernel<<<blocks_for(c), kThreads, 0, stream>>>(dw, db, scratch, chunks, c);
-  check_launch();
+  // scratch is (chunks, 2C): dw and db are the column sums of its two halves.
+  launch_column_sums(dw, scratch, chunks, c, 2 * c, stream);
+  launch_column_sums(db, scratch + c, chunks, c, 2 * c, stream);
 }
 
 void linear_forward(float* out, const float* x, const float* w, const float* bias, std::int64_t n, std::int64_t in,
                     std::int64_t out_features, MatmulPrecision precision, cudaStream_t stream) {
   float beta = 0.f;
   if (bias != nullptr) {
-    fill_rows_kernel<<<blocks_for(n * out_features), kThreads, 0, stream>>>(out, bias, n, out_features);
+    fill_rows_kernel<<<blocks_for_row_loop(n), kThreads, 0, stream>>>(out, bias, n, out_features);
     check_launch();
     beta = 1.f;
   }
@@ -416,10 +424,7 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 }
 
 void add_column_sums(float* out, const float* m, std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
-  if (cols == 0) return;
-  const dim3 block(32, kColumnSumWarps);
-  column_sums_kernel<<<static_cast<unsigned>((cols + 31) / 32), block, 0, stream>>>(out, m, rows, cols);
-  check_launch();
+  launch_column_sums(out, m, rows, cols, cols, stream);
 }
 
 void linear_backward(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
@@ -499,7 +504,7 @@ void residual_forward(float* out, const float* a, const float* b, std::int64_t n
 
 void bias_residual_forward(float* out, const float* x, const float* y, const float* bias, std::int64_t n,
                            std::int64_t c, cudaStream_t stream) {
-  bias_residual_kernel<<<blocks_for(n * c), kThreads, 0, stream>>>(out, x, y, bias, n, c);
+  bias_residual_kernel<<<blocks_for_row_loop(n), kThreads, 0, stream>>>(out, x, y, bias, n, c);
   check_launch();
 }
 
