@@ -70,6 +70,20 @@ std::int64_t count_rows(std::int64_t rows, const RowCount& out_of_bound) {
   return total;
 }
 
+// The entries (i, j) of x (rows × cols) farther from `reference` than gamma·row_scale[i]·col_scale[j].
+std::int64_t count_out_of_bound(const float* x, const float* reference, std::int64_t rows, std::int64_t cols,
+                                double gamma, const std::vector<double>& row_scale,
+                                const std::vector<double>& col_scale) {
+  const double* rs = row_scale.data();
+  const double* cs = col_scale.data();
+  return count_rows(rows, [=](const std::int64_t i) {
+    std::int64_t w = 0;
+    for (std::int64_t j = 0; j < cols; ++j)
+      w += within(x[i * cols + j], reference[i * cols + j], gamma * rs[i] * cs[j]) ? 0 : 1;
+    return w;
+  });
+}
+
 }  // namespace
 
 SpmmCheckCounts check_spmm_forward(std::int64_t m, const NMLayout& layout, const float* a, const float* b_pruned,
@@ -78,25 +92,12 @@ SpmmCheckCounts check_spmm_forward(std::int64_t m, const NMLayout& layout, const
   const std::int64_t n = layout.cols, k = layout.k;
   const std::vector<double> row_max_a = row_magnitudes(a, m, k, true);
   const std::vector<double> col_sum_b = column_magnitudes(b_pruned, k, n, false);
-  const double* ra = row_max_a.data();
-  const double* cb = col_sum_b.data();
   const double gamma = gamma_of(k);
-  const double bf16_gamma = gamma + 2.0 * std::ldexp(1.0, -8);
-
   SpmmCheckCounts counts;
-  counts.wrong = count_rows(m, [=](const std::int64_t i) {
-    std::int64_t w = 0;
-    for (std::int64_t c = 0; c < n; ++c)
-      w += within(c_sparse[i * n + c], c_dense[i * n + c], gamma * ra[i] * cb[c]) ? 0 : 1;
-    return w;
-  });
+  counts.wrong = count_out_of_bound(c_sparse, c_dense, m, n, gamma, row_max_a, col_sum_b);
   if (c_bf16 != nullptr)
-    counts.bf16_wrong = count_rows(m, [=](const std::int64_t i) {
-      std::int64_t w = 0;
-      for (std::int64_t c = 0; c < n; ++c)
-        w += within(c_bf16[i * n + c], c_sparse[i * n + c], bf16_gamma * ra[i] * cb[c]) ? 0 : 1;
-      return w;
-    });
+    counts.bf16_wrong =
+        count_out_of_bound(c_bf16, c_sparse, m, n, gamma + 2.0 * std::ldexp(1.0, -8), row_max_a, col_sum_b);
 
   Rng rng(0x5eed, stream_id(StreamPurpose::test, 1));
   for (int t = 0; t < kSamples; ++t) {
@@ -124,15 +125,8 @@ std::int64_t check_spmm_grad_a(std::int64_t m, const NMLayout& layout, const flo
   const std::int64_t n = layout.cols, k = layout.k;
   const std::vector<double> row_max_dc = row_magnitudes(dc, m, n, true);
   const std::vector<double> row_sum_b = row_magnitudes(b_pruned, k, n, false);
-  const double* rd = row_max_dc.data();
-  const double* rb = row_sum_b.data();
   const double gamma = gamma_of(n);
-  std::int64_t wrong = count_rows(m, [=](const std::int64_t i) {
-    std::int64_t w = 0;
-    for (std::int64_t j = 0; j < k; ++j)
-      w += within(da_sparse[i * k + j], da_dense[i * k + j], gamma * rd[i] * rb[j]) ? 0 : 1;
-    return w;
-  });
+  std::int64_t wrong = count_out_of_bound(da_sparse, da_dense, m, k, gamma, row_max_dc, row_sum_b);
   // Samples as kernels/reference sums them: over the kept rows of j's window whose index names j.
   Rng rng(0x5eed, stream_id(StreamPurpose::test, 2));
   for (int t = 0; t < kSamples; ++t) {
