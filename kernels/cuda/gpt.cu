@@ -39,7 +39,8 @@ __device__ __forceinline__ std::int64_t row_stride() { return static_cast<std::i
 __device__ __forceinline__ int lane() { return static_cast<int>(threadIdx.x % 32); }
 
 // Row-broadcast kernels (a bias or position row added to every row) give a block a row at a time and
-// its threads the columns: no 64-bit division per element (the GPU emulates it in ~70 instructions).
+// its threads the columns: no 64-bit division per element (the GPU computes one in software, in
+// dozens of instructions).
 unsigned blocks_for_row_loop(std::int64_t rows) {
   return static_cast<unsigned>(std::max<std::int64_t>(1, std::min(rows, kMaxBlocks)));
 }
