@@ -183,15 +183,7 @@ void gemm_bf16_strided_batched(Trans ta, Trans tb, std::int64_t m, std::int64_t 
 namespace {
 
 constexpr int kPackThreads = 256;
-constexpr std::int64_t kPackMaxBlocks = 4096;       // grid-stride beyond this (elementwise)
-constexpr std::int64_t kPackMaxRowBlocks = 65535;   // grid-stride beyond this (a row per block)
-
-// dst[i] = src[i] rounded to bf16, for contiguous operands (a linear layer's activations and weights).
-__global__ void round_bf16_kernel(bf16* dst, const float* src, std::int64_t n) {
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    dst[i] = float_to_bf16(src[i]);
-}
+constexpr std::int64_t kPackMaxRowBlocks = 65535;  // grid-stride beyond this (a row per block)
 
 // dst = the `count` matrices at src (rows x cols, row stride ld, matrix p at src + p·stride) rounded
 // to bf16 and packed (row stride cols, matrix stride rows·cols). A block takes one row at a time, its
@@ -209,16 +201,15 @@ void pack_bf16(bf16* dst, const float* src, std::int64_t count, std::int64_t row
                std::int64_t ld, std::int64_t stride, cudaStream_t stream) {
   const std::int64_t total = count * rows * cols;
   if (total == 0) return;
-  if (ld == cols && (count == 1 || stride == rows * cols)) {  // one contiguous run
-    const auto blocks = static_cast<unsigned>(std::min((total + kPackThreads - 1) / kPackThreads, kPackMaxBlocks));
-    round_bf16_kernel<<<blocks, kPackThreads, 0, stream>>>(dst, src, total);
-  } else {
-    // Threads per block: the columns rounded up to a warp, at most kPackThreads (attention's heads
-    // have 64 columns).
-    const int threads = static_cast<int>(std::min<std::int64_t>(kPackThreads, (cols + 31) / 32 * 32));
-    const auto blocks = static_cast<unsigned>(std::min(count * rows, kPackMaxRowBlocks));
-    pack_bf16_kernel<<<blocks, threads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
+  if (ld == cols && (count == 1 || stride == rows * cols)) {  // one contiguous run: a flat conversion
+    convert(dst, DType::bf16, src, DType::f32, total, stream);
+    return;
   }
+  // Threads per block: the columns rounded up to a warp, at most kPackThreads (attention's heads
+  // have 64 columns).
+  const int threads = static_cast<int>(std::min<std::int64_t>(kPackThreads, (cols + 31) / 32 * 32));
+  const auto blocks = static_cast<unsigned>(std::min(count * rows, kPackMaxRowBlocks));
+  pack_bf16_kernel<<<blocks, threads, 0, stream>>>(dst, src, count, rows, cols, ld, stride);
   CUDA_CHECK(cudaGetLastError());
 }
 
